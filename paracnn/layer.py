@@ -1,0 +1,193 @@
+"""The Layer protocol: every built-in and plugin layer is a subclass of :class:`Layer`.
+
+A layer works on **one sample at a time**, held as a flat Python list of
+floats in channel-major order. Shapes never include the batch dimension:
+``(channels, height, width)`` for images, ``(features,)`` for vectors.
+
+The lifecycle is::
+
+    layer = Conv2d(filters=6, kernel_size=5)      # the YAML mapping, minus `type`
+    out_shape = layer.build((1, 28, 28), rng)     # creates parameters
+    y = layer.forward(x)                          # one sample; keeps what backward needs
+    dx = layer.backward(dy)                       # returns dL/dx, *adds* into layer.grads
+
+- ``build(input_shape, rng) -> output_shape`` creates the parameters with the
+  layer's initialiser and the seeded :class:`random.Random` it is given. It
+  raises :class:`~paracnn.errors.ShapeError` when the input cannot be accepted.
+- ``forward(x)`` handles one sample and stores what ``backward`` needs.
+- ``backward(dy) -> dx`` accumulates parameter gradients (``+=``), so a
+  micro-batch of samples sums its gradients without extra copies.
+- ``params`` and ``grads`` are dicts of flat lists under the same names
+  (``weight``, ``bias``); ``param_shapes`` holds their logical shapes, laid out
+  like PyTorch so weights can be copied into torch by name.
+- ``get_config()`` returns the constructor arguments: ``type(layer)(**cfg)``
+  rebuilds the layer, and the YAML mapping round-trips through it.
+- Layers pickle (no closures, no lambdas) so worker processes started with
+  ``spawn`` or ``forkserver`` receive them intact.
+
+Two attributes are set by the model before each sample: ``training`` (dropout
+and friends behave differently) and ``seed`` (an int that stochastic layers
+use to draw a reproducible mask, whichever process runs the sample). A model
+sets ``needs_input_grad = False`` on its first layer, which may then skip
+computing ``dx``.
+"""
+
+import math
+import numbers
+
+from .errors import ConfigError, ShapeError
+from .init import get_initializer
+
+
+class Layer:
+    """Base class of all layers. Subclasses override ``build``, ``forward``, ``backward``.
+
+    Attributes:
+        params: ``{name: flat list of floats}``, the trainable parameters.
+        grads: ``{name: flat list of floats}``, accumulated gradients, same names.
+        param_shapes: ``{name: shape tuple}``.
+        input_shape, output_shape: set by ``build``.
+        training: whether the layer runs in training mode.
+        seed: per-sample seed for stochastic layers, set by the model.
+        needs_input_grad: when False, ``backward`` may return None.
+    """
+
+    #: attribute names holding per-sample state; dropped when pickling because a
+    #: layer sent to a worker never needs the last sample it saw.
+    transient = ()
+
+    def __init__(self):
+        self.params = {}
+        self.grads = {}
+        self.param_shapes = {}
+        self.input_shape = None
+        self.output_shape = None
+        self.training = False
+        self.seed = None
+        self.needs_input_grad = True
+
+    # -- the protocol ---------------------------------------------------------
+    def build(self, input_shape, rng=None):
+        """Create parameters for ``input_shape`` and return the output shape."""
+        self.input_shape = self.output_shape = tuple(input_shape)
+        return self.output_shape
+
+    def forward(self, x):
+        """Return the output for one sample ``x`` (a flat list)."""
+        raise NotImplementedError
+
+    def backward(self, dy):
+        """Add parameter gradients for upstream gradient ``dy``; return ``dx``."""
+        raise NotImplementedError
+
+    def get_config(self):
+        """Return the constructor arguments as a plain dict (YAML-safe values)."""
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    # -- helpers for subclasses ----------------------------------------------
+    def add_param(self, name, shape, init, rng, fan_in, fan_out):
+        """Create parameter ``name`` of ``shape`` with initialiser spec ``init``."""
+        n = math.prod(shape)
+        values = get_initializer(init)(n, fan_in, fan_out, rng)
+        self.params[name] = values
+        self.grads[name] = [0.0] * n
+        self.param_shapes[name] = tuple(shape)
+        return values
+
+    def zero_grad(self):
+        for name, g in self.grads.items():
+            self.grads[name] = [0.0] * len(g)
+
+    def num_params(self):
+        return sum(len(p) for p in self.params.values())
+
+    def macs(self):
+        """Multiply-accumulates of one forward pass (for ``paracnn summary``)."""
+        return 0
+
+    def description(self):
+        """One line describing the layer, from the class docstring."""
+        doc = (type(self).__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else type(self).__name__
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for key in self.transient:
+            state.pop(key, None)
+        return state
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+# -- argument validation shared by all layers ---------------------------------
+# They raise ConfigError(key=...) so the YAML loader can point at the line.
+
+def check_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{name} must be an integer, got {value!r}", key=name)
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}", key=name)
+    return int(value)
+
+
+def check_pair(name, value, minimum=1):
+    """An int or a two-item list, as PyTorch accepts for kernel_size and stride."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise ConfigError(f"{name} must be an integer or a list of two, got {value!r}", key=name)
+        return tuple(check_int(name, v, minimum) for v in value)
+    v = check_int(name, value, minimum)
+    return (v, v)
+
+
+def check_float(name, value, low=None, high=None, low_open=False, high_open=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{name} must be a number, got {value!r}", key=name)
+    value = float(value)
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be finite, got {value}", key=name)
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ConfigError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}", key=name)
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ConfigError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}", key=name)
+    return value
+
+
+def check_bool(name, value):
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}", key=name)
+    return value
+
+
+def check_init(name, spec):
+    """Validate an initialiser spec now, so a bad one is reported at config time."""
+    get_initializer(spec, key=name)
+    return spec
+
+
+def expect_image(layer_name, shape):
+    """Raise ShapeError unless ``shape`` is ``(C, H, W)``."""
+    if len(shape) != 3:
+        raise ShapeError(
+            f"{layer_name} expects an image input (channels, height, width) but gets "
+            f"{format_shape(shape)}; image layers must come before flatten")
+    return shape
+
+
+def expect_flat(layer_name, shape):
+    """Raise ShapeError unless ``shape`` is ``(features,)``."""
+    if len(shape) != 1:
+        raise ShapeError(
+            f"{layer_name} expects a flat input but gets {format_shape(shape)}; "
+            f"add a flatten layer before it")
+    return shape
+
+
+def format_shape(shape):
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"

@@ -1,0 +1,161 @@
+"""A Sequential model: a list of layers, shape inference, one flat parameter vector.
+
+The trainer moves parameters between processes as **one flat float64 vector**
+(``array('d')``), in a fixed order: layers in order, each layer's parameters in
+insertion order (``weight`` then ``bias``). ``get_weights``/``set_weights``
+and ``get_grads`` convert between that vector and the per-layer lists.
+"""
+
+import random
+from array import array
+
+from .errors import ConfigError, ShapeError
+from .layer import format_shape
+from .loss import softmax_cross_entropy
+
+
+class Sequential:
+    """Layers applied one after another to a single sample.
+
+    Args:
+        layers: :class:`~paracnn.layer.Layer` instances, not yet built.
+        input_shape: the shape of one sample, e.g. ``(1, 28, 28)``.
+        types: the registry name of each layer (kept for ``get_config``).
+
+    Example::
+
+        model = Sequential([Flatten(), Dense(units=10)], (1, 28, 28), ["flatten", "dense"])
+        model.build(seed=0)
+        loss, pred = model.train_sample(x, label=3, seed=0)
+    """
+
+    def __init__(self, layers, input_shape, types=None):
+        self.layers = list(layers)
+        self.input_shape = tuple(input_shape)
+        self.types = list(types) if types is not None else [type(l).__name__.lower() for l in self.layers]
+        self.shapes = []
+        self.built = False
+
+    @classmethod
+    def from_config(cls, model_cfg, resolve):
+        """Build (not yet initialise) from the ``model:`` mapping.
+
+        ``resolve(type_name)`` returns a layer class. Errors carry a key path
+        such as ``("layers", 3, "filters")`` that the YAML loader turns into a
+        ``FILE:LINE:COL`` position.
+        """
+        layers, types = [], []
+        for i, spec in enumerate(model_cfg["layers"]):
+            spec = dict(spec)
+            type_name = spec.pop("type")
+            layer_cls = resolve(type_name)
+            try:
+                layers.append(layer_cls.from_config(spec))
+            except ConfigError as e:
+                path = ("layers", i) + ((e.key,) if isinstance(e.key, str) else tuple(e.key or ()))
+                raise ConfigError(f"layers[{i}] {type_name}: {e.message}", key=path) from None
+            types.append(type_name)
+        return cls(layers, model_cfg["input_shape"], types)
+
+    def build(self, seed=0):
+        """Infer every shape and create the parameters; return the output shape.
+
+        Each layer draws from its own ``random.Random`` seeded by (seed, index),
+        so adding a layer at the end never changes the weights before it.
+        """
+        shape = self.input_shape
+        self.shapes = []
+        for i, layer in enumerate(self.layers):
+            rng = random.Random(f"paracnn-init:{seed}:{i}")
+            try:
+                shape = tuple(layer.build(shape, rng))
+            except ConfigError as e:
+                raise type(e)(f"layers[{i}] {self.types[i]} {e.message}", key=("layers", i)) from None
+            if any(s <= 0 for s in shape):
+                raise ShapeError(f"layers[{i}] {self.types[i]} would produce an empty output "
+                                 f"{format_shape(shape)}; its input is too small",
+                                 key=("layers", i))
+            self.shapes.append(shape)
+        if self.layers:
+            # The first layer's dx is never used; conv layers skip computing it.
+            self.layers[0].needs_input_grad = False
+        self.built = True
+        return shape
+
+    @property
+    def output_shape(self):
+        return self.shapes[-1] if self.shapes else self.input_shape
+
+    # -- one sample ------------------------------------------------------------
+    def forward(self, x, training=False, seed=None):
+        for i, layer in enumerate(self.layers):
+            layer.training = training
+            layer.seed = None if seed is None else seed * 1000003 + i
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dy):
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+        return dy
+
+    def train_sample(self, x, label, seed=0):
+        """Forward, loss and backward for one sample; gradients are *added*.
+
+        Returns ``(loss, predicted_class)``.
+        """
+        logits = self.forward(x, training=True, seed=seed)
+        loss, dlogits = softmax_cross_entropy(logits, label)
+        self.backward(dlogits)
+        return loss, logits.index(max(logits))
+
+    def predict(self, x):
+        """Logits for one sample in inference mode."""
+        return self.forward(x, training=False)
+
+    # -- the flat parameter vector ---------------------------------------------
+    def named_params(self):
+        """``(layer_index, name, list)`` for every parameter, in vector order."""
+        return [(i, name, p) for i, layer in enumerate(self.layers) for name, p in layer.params.items()]
+
+    def num_params(self):
+        return sum(layer.num_params() for layer in self.layers)
+
+    def get_weights(self):
+        out = array("d")
+        for _, _, p in self.named_params():
+            out.extend(p)
+        return out
+
+    def set_weights(self, flat):
+        """Load the flat vector ``flat`` (any sequence or buffer of doubles)."""
+        if len(flat) != self.num_params():
+            raise ValueError(f"expected {self.num_params()} weights, got {len(flat)}")
+        pos = 0
+        for layer in self.layers:
+            for name, p in layer.params.items():
+                n = len(p)
+                layer.params[name] = list(flat[pos:pos + n])
+                pos += n
+
+    def get_grads(self):
+        out = array("d")
+        for layer in self.layers:
+            for g in layer.grads.values():
+                out.extend(g)
+        return out
+
+    def zero_grad(self):
+        for layer in self.layers:
+            layer.zero_grad()
+
+    # -- description -----------------------------------------------------------
+    def summary(self):
+        """One dict per layer: index, type, output_shape, params, macs."""
+        return [{"index": i, "type": self.types[i], "output_shape": list(self.shapes[i]),
+                 "params": layer.num_params(), "macs": layer.macs()}
+                for i, layer in enumerate(self.layers)]
+
+    def get_config(self):
+        return {"input_shape": list(self.input_shape),
+                "layers": [{"type": t, **layer.get_config()} for t, layer in zip(self.types, self.layers)]}
