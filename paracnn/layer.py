@@ -16,7 +16,11 @@ The lifecycle is::
   raises :class:`~paracnn.errors.ShapeError` when the input cannot be accepted.
 - ``forward(x)`` handles one sample and stores what ``backward`` needs.
 - ``backward(dy) -> dx`` accumulates parameter gradients (``+=``), so a
-  micro-batch of samples sums its gradients without extra copies.
+  micro-batch of samples sums its gradients without extra copies. A layer may
+  defer that addition (conv2d and dense batch their outer products over the
+  micro-batch, which turns them into long dot products) provided
+  ``sync_grads()`` completes it; whoever reads ``grads`` calls ``sync_grads()``
+  first. Layers that add immediately need not implement it.
 - ``params`` and ``grads`` are dicts of flat lists under the same names
   (``weight``, ``bias``); ``param_shapes`` holds their logical shapes, laid out
   like PyTorch so weights can be copied into torch by name.
@@ -98,7 +102,11 @@ class Layer:
         self.param_shapes[name] = tuple(shape)
         return values
 
+    def sync_grads(self):
+        """Finish any gradient accumulation that ``backward`` deferred."""
+
     def zero_grad(self):
+        """Set every gradient to zero, discarding deferred work too."""
         for name, g in self.grads.items():
             self.grads[name] = [0.0] * len(g)
 

@@ -141,6 +141,7 @@ class Sequential:
     def get_grads(self):
         out = array("d")
         for layer in self.layers:
+            layer.sync_grads()
             for g in layer.grads.values():
                 out.extend(g)
         return out

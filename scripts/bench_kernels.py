@@ -1,0 +1,135 @@
+"""Single-core speed of the layer kernels: per-layer times and training samples/s.
+
+Usage::
+
+    python scripts/bench_kernels.py [--samples 64] [--repeats 5] [--net lenet5|seed000|both]
+
+For each network it runs forward, loss, backward and gradient accumulation on
+a micro-batch of samples, ``--repeats`` times, and prints the median per-layer
+forward/backward times in ms per sample. The last line is
+``lenet5 train-step: N samples/s`` (the median over the repeats).
+
+Inputs are the first MNIST test images when ``PARACNN_DATA_DIR`` points at the
+real data (ReLU and max-pool sparsity then match training), else random
+28×28 images in [-0.5, 0.5].
+"""
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+
+from paracnn import kernels
+from paracnn.layers.conv2d import Conv2d
+from paracnn.layers.dense import Dense
+from paracnn.layers.flatten import Flatten
+from paracnn.layers.maxpool2d import MaxPool2d
+from paracnn.layers.relu import ReLU
+from paracnn.loss import softmax_cross_entropy
+from paracnn.model import Sequential
+
+
+def lenet5():
+    layers = [Conv2d(6, 5), ReLU(), MaxPool2d(2), Conv2d(16, 5), ReLU(), MaxPool2d(2), Flatten(),
+              Dense(120), ReLU(), Dense(84), ReLU(), Dense(10)]
+    types = ["conv2d", "relu", "maxpool2d", "conv2d", "relu", "maxpool2d", "flatten",
+             "dense", "relu", "dense", "relu", "dense"]
+    return Sequential(layers, (1, 28, 28), types)
+
+
+def seed000():
+    init = {"type": "uniform", "low": -0.1, "high": 0.1}
+    layers = [Conv2d(3, 5, bias=False, init=init), ReLU(), MaxPool2d(2), Flatten(),
+              Dense(10, init=init)]
+    return Sequential(layers, (1, 28, 28), ["conv2d", "relu", "maxpool2d", "flatten", "dense"])
+
+
+def load_inputs(n):
+    """The first n MNIST test images scaled to [-0.5, 0.5], or random ones."""
+    if os.environ.get("PARACNN_DATA_DIR"):
+        try:
+            from paracnn.data import load_datasets
+            data = load_datasets({"dataset": "mnist", "test_limit": n, "normalize": "centered",
+                                  "download": False})
+            return [data.test.sample(i) for i in range(n)], "MNIST test images"
+        except Exception as e:  # noqa: BLE001 - the benchmark still runs on random data
+            print(f"(could not read MNIST: {e}; using random images)")
+    rng = random.Random(0)
+    return [([rng.uniform(-0.5, 0.5) for _ in range(784)], rng.randrange(10)) for _ in range(n)], \
+        "random images"
+
+
+def time_layers(model, samples):
+    """Per-layer forward, backward and gradient-sync seconds over the micro-batch, and the total.
+
+    Conv and dense layers defer their weight gradients to ``sync_grads`` at the
+    end of the micro-batch; that time is measured per layer and counted here.
+    """
+    n = len(model.layers)
+    fwd, bwd, sync = [0.0] * n, [0.0] * n, [0.0] * n
+    clock = time.perf_counter
+    model.zero_grad()
+    start = clock()
+    for seed, (x, label) in enumerate(samples):
+        for i, layer in enumerate(model.layers):
+            layer.training, layer.seed = True, seed
+            t = clock()
+            x = layer.forward(x)
+            fwd[i] += clock() - t
+        _, dy = softmax_cross_entropy(x, label)
+        for i in range(n - 1, -1, -1):
+            t = clock()
+            dy = model.layers[i].backward(dy)
+            bwd[i] += clock() - t
+    for i, layer in enumerate(model.layers):
+        t = clock()
+        layer.sync_grads()
+        sync[i] += clock() - t
+    return fwd, bwd, sync, clock() - start
+
+
+def bench(name, model, samples, repeats):
+    model.build(seed=0)
+    time_layers(model, samples[:4])  # warm-up
+    runs = [time_layers(model, samples) for _ in range(repeats)]
+    n = len(samples)
+    print(f"\n{name}: {model.num_params():,} parameters, {n} samples x {repeats} repeats "
+          f"(median ms per sample)")
+    print(f"  {'layer':<14}{'output':<14}{'forward':>9}{'backward':>10}{'grad-sync':>11}")
+    for i, layer in enumerate(model.layers):
+        f, b, s = (statistics.median(r[part][i] for r in runs) / n * 1e3 for part in range(3))
+        shape = "x".join(map(str, model.shapes[i]))
+        print(f"  {i:>2} {model.types[i]:<11}{shape:<14}{f:>9.3f}{b:>10.3f}{s:>11.3f}")
+    totals = sorted(r[3] for r in runs)
+    rate = n / statistics.median(totals)
+    print(f"  train-step total {statistics.median(totals) / n * 1e3:.2f} ms/sample "
+          f"(best {totals[0] / n * 1e3:.2f}, worst {totals[-1] / n * 1e3:.2f})")
+    return rate
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", type=int, default=64, help="micro-batch size (default 64)")
+    parser.add_argument("--repeats", type=int, default=5, help="repeats; the median is reported")
+    parser.add_argument("--net", choices=["lenet5", "seed000", "both"], default="both")
+    args = parser.parse_args()
+    samples, source = load_inputs(args.samples)
+    print(f"Python {platform.python_version()} ({sys.implementation.name}), "
+          f"math.sumprod: {'yes' if kernels.HAVE_SUMPROD else 'no (fallback sum(map(mul)))'}; "
+          f"inputs: {source}")
+    rates = {}
+    if args.net in ("seed000", "both"):
+        rates["seed000"] = bench("seed000 (conv 3@5x5 no bias, relu, maxpool 2, dense 10)",
+                                 seed000(), samples, args.repeats)
+    if args.net in ("lenet5", "both"):
+        rates["lenet5"] = bench("lenet5", lenet5(), samples, args.repeats)
+    print()
+    for name, rate in rates.items():
+        print(f"{name} train-step: {rate:.1f} samples/s")
+
+
+if __name__ == "__main__":
+    main()
