@@ -60,6 +60,10 @@ class Layer:
     #: layer sent to a worker never needs the last sample it saw.
     transient = ()
 
+    #: ``(config, input_shape)`` pairs that the test suite runs through
+    #: :func:`paracnn.testing.check_layer`; every registered layer gives at least one.
+    examples = ()
+
     def __init__(self):
         self.params = {}
         self.grads = {}
@@ -179,20 +183,23 @@ def check_init(name, spec):
     return spec
 
 
-def expect_image(layer_name, shape):
-    """Raise ShapeError unless ``shape`` is ``(C, H, W)``."""
+def expect_image(shape):
+    """Raise ShapeError unless ``shape`` is ``(C, H, W)``.
+
+    Messages start with the verb: the model prefixes ``layers[i] <type>``.
+    """
     if len(shape) != 3:
         raise ShapeError(
-            f"{layer_name} expects an image input (channels, height, width) but gets "
+            f"expects an image input (channels, height, width) but gets "
             f"{format_shape(shape)}; image layers must come before flatten")
     return shape
 
 
-def expect_flat(layer_name, shape):
+def expect_flat(shape):
     """Raise ShapeError unless ``shape`` is ``(features,)``."""
     if len(shape) != 1:
         raise ShapeError(
-            f"{layer_name} expects a flat input but gets {format_shape(shape)}; "
+            f"expects a flat input but gets {format_shape(shape)}; "
             f"add a flatten layer before it")
     return shape
 

@@ -17,7 +17,7 @@ class Pool2d(Layer):
         self.stride = self.kernel_size if stride is None else check_pair("stride", stride)
 
     def build(self, input_shape, rng=None):
-        _, h, w = expect_image(self.kind, input_shape)
+        _, h, w = expect_image(input_shape)
         kh, kw = self.kernel_size
         if kh > h or kw > w:
             raise ShapeError(

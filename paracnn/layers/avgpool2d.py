@@ -25,6 +25,7 @@ class AvgPool2d(Pool2d):
         AvgPool2d(kernel_size=2).build((6, 24, 24))    # -> (6, 12, 12)
     """
 
+    examples = (({"kernel_size": 2}, (2, 6, 6)), ({"kernel_size": 3, "stride": 2}, (2, 7, 7)))
     kind = "avgpool2d"
 
     def _setup(self):

@@ -36,6 +36,11 @@ class Conv2d(Layer):
         conv.build((1, 28, 28), random.Random(0))    # -> (6, 24, 24)
     """
 
+    examples = (
+        ({"filters": 3, "kernel_size": 3}, (2, 6, 6)),
+        ({"filters": 2, "kernel_size": [3, 2], "stride": 2, "padding": 1, "bias": False}, (2, 7, 6)),
+        ({"filters": 2, "kernel_size": 4, "padding": "same"}, (1, 5, 5)),
+    )
     transient = ("_patches", "_get_cols", "_col2im")
 
     def __init__(self, filters, kernel_size, stride=1, padding="valid", bias=True,
@@ -73,7 +78,7 @@ class Conv2d(Layer):
         return self.padding, self.padding
 
     def build(self, input_shape, rng=None):
-        c_in, h, w = expect_image("conv2d", input_shape)
+        c_in, h, w = expect_image(input_shape)
         before, after = self._pads()
         kh, kw = self.kernel_size
         if kh > h + before[0] + after[0] or kw > w + before[1] + after[1]:

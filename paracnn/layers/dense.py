@@ -32,6 +32,7 @@ class Dense(Layer):
         Dense(units=10).build((84,))    # -> (10,)
     """
 
+    examples = (({"units": 5}, (7,)), ({"units": 3, "bias": False}, (6,)))
     transient = ("_x", "_rows", "_pending_x", "_pending_dy")
 
     #: deferred samples after which backward syncs anyway, to bound memory
@@ -46,7 +47,7 @@ class Dense(Layer):
         self.bias_init = check_init("bias_init", bias_init)
 
     def build(self, input_shape, rng=None):
-        (n_in,) = expect_flat("dense", input_shape)
+        (n_in,) = expect_flat(input_shape)
         self.input_shape = tuple(input_shape)
         self.output_shape = (self.units,)
         self.add_param("weight", (self.units, n_in), self.init, rng, n_in, self.units)

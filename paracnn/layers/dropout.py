@@ -28,6 +28,7 @@ class Dropout(Layer):
         Dropout(rate=0.25)
     """
 
+    examples = (({"rate": 0.3}, (20,)), ({"rate": 0.0}, (5,)))
     transient = ("_mask",)
 
     def __init__(self, rate=0.5):

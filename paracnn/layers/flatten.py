@@ -19,6 +19,8 @@ class Flatten(Layer):
         Flatten().build((16, 4, 4))    # -> (256,)
     """
 
+    examples = (({}, (2, 3, 3)),)
+
     def build(self, input_shape, rng=None):
         self.input_shape = tuple(input_shape)
         self.output_shape = (math.prod(input_shape),)

@@ -25,6 +25,7 @@ class MaxPool2d(Pool2d):
         MaxPool2d(kernel_size=2).build((6, 24, 24))    # -> (6, 12, 12)
     """
 
+    examples = (({"kernel_size": 2}, (2, 6, 6)), ({"kernel_size": 3, "stride": 2}, (2, 7, 7)))
     kind = "maxpool2d"
 
     def forward(self, x):

@@ -17,6 +17,7 @@ class ReLU(Layer):
         ReLU().forward([-1.0, 2.0])    # -> [0.0, 2.0]
     """
 
+    examples = (({}, (2, 4, 4)),)
     transient = ("_y",)
 
     def forward(self, x):

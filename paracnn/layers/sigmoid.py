@@ -23,6 +23,7 @@ class Sigmoid(Layer):
         Sigmoid().forward([0.0])    # -> [0.5]
     """
 
+    examples = (({}, (12,)),)
     transient = ("_y",)
 
     def forward(self, x):

@@ -20,6 +20,7 @@ class Tanh(Layer):
         Tanh().forward([0.0])    # -> [0.0]
     """
 
+    examples = (({}, (12,)),)
     transient = ("_y",)
 
     def forward(self, x):

@@ -1,0 +1,196 @@
+"""Building the train / validation / test sets from the ``data:`` config mapping.
+
+Example::
+
+    sets = load_datasets({"dataset": "mnist", "train_limit": 1000, "validation": 0.1}, seed=0)
+    x, y = sets.train.sample(0)
+    for i in epoch_order(len(sets.train), seed=0, epoch=3): ...
+"""
+
+import copy
+import random
+from dataclasses import dataclass
+from typing import Optional
+
+from ..errors import ConfigError
+from .checksums import CLASSES, SHA256, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
+from .download import ensure_dataset
+from .idx import load_idx_pair
+from .imageset import NORMALIZATIONS, ImageSet, make_table
+from .synthetic import make_synthetic
+
+#: Dataset names ``data.dataset`` accepts.
+DATASETS = ("mnist", "fashion-mnist", "synthetic")
+
+#: The ``data:`` mapping with every key at its default (the config schema).
+DEFAULTS = {
+    "dataset": "mnist",       # mnist | fashion-mnist | synthetic
+    "dir": None,              # folder with the IDX files (overrides PARACNN_DATA_DIR)
+    "download": True,         # fetch missing files into the cache
+    "mirror": None,           # base URL; None = PARACNN_MIRROR or the dataset's default
+    "train_limit": None,      # use the first N training images
+    "test_limit": None,       # use the first N test images
+    "validation": 0.0,        # fraction of the (limited) training images held out
+    "normalize": "unit",      # unit | centered | standardize
+    "mean": 0.1307,           # for standardize
+    "std": 0.3081,
+    "synthetic": {"train_size": 512, "test_size": 128, "image_shape": [1, 12, 12], "num_classes": 10},
+}
+
+
+@dataclass
+class Datasets:
+    """The sets one run uses.
+
+    Attributes:
+        train: the training set (without the validation images).
+        val: the held-out validation set, or None when ``validation`` is 0.
+        test: the test set.
+        source: the folder the files came from, or ``"synthetic"``.
+        classes: a name per class, for reports.
+    """
+
+    train: ImageSet
+    val: Optional[ImageSet]
+    test: ImageSet
+    source: str = ""
+    classes: Optional[list] = None
+
+    @property
+    def shape(self):
+        """``(C, H, W)`` of one sample."""
+        return self.train.shape
+
+    @property
+    def num_classes(self):
+        return self.train.num_classes
+
+
+def with_defaults(data_cfg):
+    """``data_cfg`` over :data:`DEFAULTS` (one level deep for ``synthetic``); the input is not changed."""
+    cfg = copy.deepcopy(DEFAULTS)
+    data_cfg = dict(data_cfg or {})
+    cfg["synthetic"].update(data_cfg.pop("synthetic", None) or {})
+    cfg.update(data_cfg)
+    return cfg
+
+
+def epoch_order(n, seed, epoch):
+    """The order to visit ``n`` training samples in epoch ``epoch``.
+
+    A permutation of ``range(n)`` that depends only on ``(seed, epoch, n)``, so
+    a resumed run, or a run with a different number of workers, sees the same
+    order.
+    """
+    order = list(range(n))
+    random.Random(f"paracnn-epoch:{seed}:{epoch}").shuffle(order)
+    return order
+
+
+def split_validation(train, fraction, seed):
+    """Split ``train`` into ``(train, val)``, holding out ``fraction`` of it.
+
+    The held-out samples are chosen by a permutation seeded from ``seed``; both
+    parts keep the original order. ``fraction == 0`` gives ``(train, None)``.
+    """
+    if fraction == 0:
+        return train, None
+    n = len(train)
+    n_val = max(1, round(fraction * n))
+    if n_val >= n:
+        raise ConfigError(f"validation {fraction} of {n} training images leaves none to train on; "
+                          f"lower validation or raise train_limit", key="validation")
+    perm = list(range(n))
+    random.Random(f"paracnn-validation:{seed}").shuffle(perm)
+    base = train.name.rsplit("/", 1)[0]
+    return (train.subset(sorted(perm[n_val:]), f"{base}/train"),
+            train.subset(sorted(perm[:n_val]), f"{base}/val"))
+
+
+def load_datasets(data_cfg, seed=0, data_dir=None, checksums=None):
+    """Load (or generate) the sets the ``data:`` config describes.
+
+    Args:
+        data_cfg: the ``data:`` mapping; missing keys take :data:`DEFAULTS`.
+        seed: the run seed; it picks the validation split and the synthetic data.
+        data_dir: a folder given on the command line; it overrides ``data.dir``.
+        checksums: ``{file name without .gz: SHA-256}`` to verify instead of the
+            official table (``{}`` verifies nothing); for tests with fake files.
+
+    Returns:
+        :class:`Datasets`.
+
+    Raises:
+        ConfigError: a value in ``data_cfg`` is out of range.
+        DataError: the files are missing, corrupt or fail their checksums.
+    """
+    cfg = with_defaults(data_cfg)
+    _check(cfg)
+    table = make_table(cfg["normalize"], cfg["mean"], cfg["std"])
+    name = cfg["dataset"]
+    if name == "synthetic":
+        train, test, source, classes = _synthetic(cfg["synthetic"], seed, table)
+    else:
+        train, test, source = _from_files(name, cfg, data_dir or cfg["dir"], checksums, table)
+        classes = CLASSES.get(name)
+    train, val = split_validation(_first(train, cfg["train_limit"]), cfg["validation"], seed)
+    return Datasets(train, val, _first(test, cfg["test_limit"]), source, classes)
+
+
+def _from_files(name, cfg, data_dir, checksums, table):
+    folder = ensure_dataset(name, data_dir, cfg["mirror"], cfg["download"], checksums)
+    hashes = SHA256.get(name, {}) if checksums is None else checksums
+    k = len(CLASSES[name])
+    sets = []
+    for split, images_file, labels_file in (("train", TRAIN_IMAGES, TRAIN_LABELS),
+                                            ("test", TEST_IMAGES, TEST_LABELS)):
+        images, labels, shape = load_idx_pair(folder / images_file, folder / labels_file, k, hashes)
+        sets.append(ImageSet(images, labels, shape, k, f"{name}/{split}", table=table))
+    return sets[0], sets[1], str(folder)
+
+
+def _synthetic(syn, seed, table):
+    shape = tuple(syn["image_shape"])
+    k = syn["num_classes"]
+    sets = [ImageSet(*make_synthetic(syn[f"{split}_size"], shape, k, seed, split), shape, k,
+                     f"synthetic/{split}", table=table) for split in ("train", "test")]
+    return sets[0], sets[1], "synthetic", [str(c) for c in range(k)]
+
+
+def _first(ds, limit):
+    """The first ``limit`` samples, copied out so the full buffers can be freed."""
+    if limit is None or limit >= len(ds):
+        return ds
+    if ds.indices is not None:
+        return ds.subset(range(limit))
+    size = ds.size
+    return ImageSet(bytes(ds.images[:limit * size]), bytes(ds.labels[:limit]), ds.shape,
+                    ds.num_classes, ds.name, table=ds.table)
+
+
+def _check(cfg):
+    """Range checks on values the YAML schema cannot express, with the key at fault."""
+    if cfg["dataset"] not in DATASETS:
+        raise ConfigError(f"unknown dataset {cfg['dataset']!r}; expected one of {', '.join(DATASETS)}",
+                          key="dataset")
+    if cfg["normalize"] not in NORMALIZATIONS:
+        raise ConfigError(f"unknown normalize {cfg['normalize']!r}; expected one of "
+                          f"{', '.join(NORMALIZATIONS)}", key="normalize")
+    if cfg["normalize"] == "standardize":
+        if not _number(cfg["mean"]):
+            raise ConfigError(f"mean must be a number, not {cfg['mean']!r}", key="mean")
+        if not _number(cfg["std"], above=0):
+            raise ConfigError(f"std must be a number > 0, not {cfg['std']!r}", key="std")
+    for key in ("train_limit", "test_limit"):
+        value = cfg[key]
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            raise ConfigError(f"{key} must be a whole number >= 1 or null, not {value!r}", key=key)
+    v = cfg["validation"]
+    if not (_number(v) and 0 <= v < 1):
+        raise ConfigError(f"validation must be a fraction with 0 <= validation < 1, not {v!r}",
+                          key="validation")
+
+
+def _number(value, above=None):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return ok and (above is None or value > above)
