@@ -1,0 +1,270 @@
+"""The ``paracnn`` command: argparse subcommands, nothing else.
+
+Every :class:`~paracnn.errors.ParacnnError` ends the command with one line on
+stderr and exit status 2 (config errors start ``FILE:LINE:COL:``); ``--debug``
+adds the traceback. Ctrl-C exits with 130.
+"""
+
+import argparse
+import json
+import math
+import random
+import sys
+import traceback
+from pathlib import Path
+
+from . import __version__
+from .errors import ParacnnError
+
+EPILOGS = {
+    "main": """examples:
+  paracnn layers                              list the layer types (built-in and plugins)
+  paracnn summary configs/lenet.yaml          shapes, parameters and MACs per layer
+  paracnn check configs/lenet.yaml            validate, build and gradient-check a model
+  paracnn train configs/lenet.yaml --workers 4
+  paracnn evaluate --checkpoint runs/lenet/checkpoint.json
+
+Set PARACNN_DISABLE_PLUGINS=1 to use the built-in layers only.""",
+    "layers": """examples:
+  paracnn layers
+  paracnn layers --json | python -m json.tool
+  PARACNN_DISABLE_PLUGINS=1 paracnn layers      built-in layers only""",
+    "summary": """examples:
+  paracnn summary configs/lenet.yaml
+  paracnn summary configs/lenet.yaml --set model.layers.0.filters=8
+  paracnn summary configs/tiny.yaml --json""",
+    "check": """Validates the config, builds the model, runs one forward/backward pass and a
+finite-difference gradient check of the whole model on one sample. Exit
+status 0 only if everything passes; 1 if a check fails; 2 for a config error.
+
+examples:
+  paracnn check configs/lenet.yaml
+  paracnn check configs/simple.yaml --set train.lr=0.01""",
+    "train": """--workers, --start-method and --data-dir are shorthands for --set
+train.workers=N, --set train.start_method=M and --set data.dir=D.
+
+examples:
+  paracnn train configs/lenet.yaml
+  paracnn train configs/lenet.yaml --workers 8 --run-dir runs/lenet
+  paracnn train configs/tiny.yaml --set train.epochs=3 --set train.lr=0.1
+  paracnn train configs/lenet.yaml --resume runs/lenet
+  paracnn train --resume runs/lenet              continue with the run's saved config
+  paracnn train --resume runs/lenet --set train.epochs=3   ...and train for longer""",
+    "evaluate": """examples:
+  paracnn evaluate --checkpoint runs/lenet/checkpoint.json
+  paracnn evaluate --checkpoint runs/lenet/checkpoint.json --workers 4 --json""",
+}
+
+
+def build_parser():
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the full traceback of errors")
+    parser = argparse.ArgumentParser(
+        prog="paracnn", parents=[common], epilog=EPILOGS["main"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="A pure-Python convolutional network trainer that scales across CPU cores.")
+    parser.add_argument("--version", action="version", version=f"paracnn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name, help_text):
+        return sub.add_parser(name, parents=[common], help=help_text, description=help_text,
+                              epilog=EPILOGS[name], formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = command("layers", "list the registered layer types and where they come from")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=cmd_layers)
+
+    p = command("summary", "show each layer's output shape, parameters and MACs")
+    _config_args(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=cmd_summary)
+
+    p = command("check", "validate a config, build the model and check its gradients")
+    _config_args(p)
+    p.set_defaults(handler=cmd_check)
+
+    p = command("train", "train a model")
+    _config_args(p, optional=True)
+    p.add_argument("--workers", type=int, metavar="N", help="worker processes (0 = in-process)")
+    p.add_argument("--run-dir", metavar="D", help="where to write checkpoints and metrics")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in directory RUN")
+    p.add_argument("--start-method", choices=("fork", "spawn", "forkserver"), metavar="M",
+                   help="multiprocessing start method: fork, spawn or forkserver")
+    p.add_argument("--data-dir", metavar="D", help="the folder holding (or receiving) the datasets")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(handler=cmd_train)
+
+    p = command("evaluate", "evaluate a checkpoint on its test set")
+    p.add_argument("--checkpoint", required=True, metavar="FILE", help="the checkpoint to evaluate")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--workers", type=int, metavar="N", help="worker processes (0 = in-process)")
+    p.add_argument("--data-dir", metavar="D", help="the folder holding the datasets")
+    p.set_defaults(handler=cmd_evaluate)
+    return parser
+
+
+def _config_args(p, optional=False):
+    p.add_argument("config", metavar="CONFIG", nargs="?" if optional else None,
+                   help="a YAML config file, e.g. configs/lenet.yaml"
+                        + (" (optional with --resume: the run's own config)" if optional else ""))
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.lr=0.01 (repeatable; "
+                        "VALUE is read as YAML)")
+
+
+def _load(args, extra=(), path=None):
+    from .config import load_config
+    return load_config(path or args.config, list(extra) + list(args.overrides))
+
+
+# -- commands --------------------------------------------------------------------
+
+def cmd_layers(args):
+    from .registry import get_registry
+    registry = get_registry()
+    rows = registry.describe()
+    if args.json:
+        print(json.dumps({"plugins_disabled": registry.plugins_disabled, "layers": rows}, indent=2))
+        return 0
+    width = max([len(r["name"]) for r in rows] + [4])
+    for r in rows:
+        source = f"{r['distribution']} {r['version']}".strip()
+        print(f"{r['name']:<{width}}  {source:<18} {r['value']}")
+        if r["error"]:
+            print(f"{'':<{width}}  BROKEN: {r['error']}")
+        elif r["description"]:
+            print(f"{'':<{width}}  {r['description']}")
+        if r["clash"]:
+            print(f"{'':<{width}}  CLASH: also registered by {', '.join(r['clash'])}; "
+                  f"use {r['qualified']}")
+    if registry.plugins_disabled:
+        print("(plugins disabled by PARACNN_DISABLE_PLUGINS; built-in layers only)")
+    return 0
+
+
+def summarize(config, model):
+    """The summary as a JSON-ready dict."""
+    layers = model.summary()
+    return {"config": config.path, "input_shape": list(model.input_shape), "layers": layers,
+            "output_shape": list(model.output_shape),
+            "total_params": sum(r["params"] for r in layers),
+            "total_macs": sum(r["macs"] for r in layers)}
+
+
+def print_summary(s):
+    print(f"{s['config']}: input {_shape(s['input_shape'])}")
+    width = max(len(r["type"]) for r in s["layers"]) + 2
+    print(f"{'#':>3}  {'type':<{width}}{'output':<16}{'params':>10}{'MACs':>14}")
+    for r in s["layers"]:
+        print(f"{r['index']:>3}  {r['type']:<{width}}{_shape(r['output_shape']):<16}"
+              f"{r['params']:>10,}{r['macs']:>14,}")
+    print(f"total: {s['total_params']:,} parameters, {s['total_macs']:,} MACs per sample, "
+          f"output {_shape(s['output_shape'])}")
+
+
+def _shape(shape):
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def cmd_summary(args):
+    config = _load(args)
+    s = summarize(config, config.build_model())
+    if args.json:
+        print(json.dumps(s, indent=2))
+    else:
+        print_summary(s)
+    return 0
+
+
+def cmd_check(args):
+    config = _load(args)
+    model = config.build_model()
+    print(f"config ok: {config.path}")
+    print_summary(summarize(config, model))
+
+    rng = random.Random(config.data["train"]["seed"])
+    x = [rng.uniform(-0.5, 0.5) for _ in range(math.prod(model.input_shape))]
+    model.zero_grad()
+    loss, _ = model.train_sample(x, 0, seed=0)
+    grads = model.get_grads()
+    if not math.isfinite(loss) or not all(map(math.isfinite, grads)):
+        print(f"forward/backward: FAILED: loss {loss}, non-finite gradients", file=sys.stderr)
+        return 1
+    print(f"forward/backward: ok (loss {loss:.4f}, {len(grads):,} finite gradients)")
+    model.zero_grad()
+
+    from .testing import check_model
+    try:
+        report = check_model(model, x, label=0, seed=0)
+    except AssertionError as e:
+        print(f"gradient check: FAILED: {e}", file=sys.stderr)
+        return 1
+    print(f"gradient check: ok ({_report(report)})")
+    return 0
+
+
+def _report(report):
+    checked = getattr(report, "checked", None)
+    if checked is None or not hasattr(report, "max_rel_error"):
+        return str(report)
+    return (f"{sum(checked.values())} elements of {len(checked)} tensors, "
+            f"max relative error {report.max_rel_error():.2e}")
+
+
+def cmd_train(args):
+    extra = []
+    if args.workers is not None:
+        extra.append(_flag_override("--workers", args.workers, ("train", "workers")))
+    if args.start_method is not None:
+        extra.append(_flag_override("--start-method", args.start_method, ("train", "start_method")))
+    if args.data_dir is not None:
+        extra.append(_flag_override("--data-dir", args.data_dir, ("data", "dir")))
+    if args.config is None:
+        if not args.resume:
+            raise ParacnnError("train needs a CONFIG file (or --resume RUN to continue a run)")
+        saved = Path(args.resume) / "config.yaml"
+        if args.overrides and not saved.is_file():
+            raise ParacnnError(f"--set needs a CONFIG; {saved} does not exist")
+        # No --set: the trainer takes the run's saved config itself (flags still apply).
+        config = _load(args, extra, path=saved) if args.overrides else None
+    else:
+        config = _load(args, extra)
+    from .train import train_from_cli
+    return train_from_cli(args, config) or 0
+
+
+def _flag_override(flag, value, path):
+    from .config import Override
+    return Override(f"{flag} {value}", path, value)
+
+
+def cmd_evaluate(args):
+    from .train import evaluate_from_cli
+    return evaluate_from_cli(args) or 0
+
+
+# -- entry point -----------------------------------------------------------------
+
+def main(argv=None):
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return args.handler(args)
+    except ParacnnError as e:
+        if debug:
+            traceback.print_exc()
+        # A config error already starts FILE:LINE:COL; anything else gets the usual prefix.
+        message = str(e) if getattr(e, "where", None) else f"paracnn: error: {e}"
+        print(message, file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
+        print("paracnn: interrupted", file=sys.stderr)
+        return 130
