@@ -1,0 +1,216 @@
+"""Checkpoints: one JSON file holding everything needed to continue a run exactly.
+
+Also the run folder helpers: :func:`default_run_dir` and :func:`resume_config`.
+
+Layout (``"schema": 1``)::
+
+    {"schema": 1, "paracnn_version": "0.1.0",
+     "config": {...the resolved config...},
+     "epoch": 2,            # completed epochs, or the epoch in progress when mid-epoch
+     "step": 1876,          # optimiser steps taken in the whole run
+     "step_in_epoch": 0,    # steps of `epoch` already taken (0 at an epoch boundary)
+     "weights": [...],      # the flat parameter vector, model order
+     "optimizer": {"type": "sgd", "momentum_buffer": [...] | null},
+     "rng": null,           # every random draw derives from (seed, epoch, index)
+     "progress": {...},     # running sums of the epoch in progress
+     "metrics": {...},      # the last epoch's metrics
+     "best": {...}}         # best-so-far accuracy, to keep best.json consistent
+
+Floats are written with ``repr`` (what :mod:`json` does), which round-trips
+every float64 exactly, so a resumed run continues bit-identically. Files are
+written atomically: a temporary file in the same folder, flushed and fsynced,
+then ``os.replace`` and an fsync of the folder.
+"""
+
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from . import __version__
+from .errors import CheckpointError
+
+SCHEMA = 1
+#: train keys that may differ between a checkpoint's config and the config resuming it.
+RESUME_FREE = ("workers", "start_method", "eval_batch", "epochs")
+#: data keys that only say where the files are.
+DATA_FREE = ("dir", "download", "mirror")
+
+
+def atomic_write_text(path, text):
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # NOTE: some platforms (Windows) cannot open folders; rename is enough there.
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(path, *, config, weights, optimizer, epoch, step, step_in_epoch=0,
+                    metrics=None, progress=None, best=None, rng=None):
+    """Write a checkpoint to ``path`` atomically and return the path."""
+    state = {
+        "schema": SCHEMA,
+        "paracnn_version": __version__,
+        "config": config,
+        "epoch": int(epoch),
+        "step": int(step),
+        "step_in_epoch": int(step_in_epoch),
+        "weights": [float(w) for w in weights],
+        "optimizer": optimizer,
+        "rng": rng,
+        "progress": progress,
+        "metrics": metrics,
+        "best": best,
+    }
+    # NOTE: allow_nan=False keeps the file valid JSON; a diverged run is an error, not a checkpoint.
+    try:
+        text = json.dumps(state, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        raise CheckpointError(f"cannot save checkpoint {path}: the weights or metrics contain "
+                              f"NaN or infinity (training diverged; lower the learning rate)") from None
+    atomic_write_text(path, text)
+    return Path(path)
+
+
+def load_checkpoint(path, num_params=None):
+    """Read and validate a checkpoint; return its dict.
+
+    Raises :class:`~paracnn.errors.CheckpointError` when the file is missing,
+    not JSON, from a newer paracnn, or its weights do not fit ``num_params``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = resolve_checkpoint_path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {path} does not exist") from None
+    except OSError as e:
+        raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror or e}") from None
+    try:
+        state = json.loads(text)
+    except ValueError as e:
+        raise CheckpointError(f"checkpoint {path} is not valid JSON ({e}); "
+                              f"it may be truncated or not a paracnn checkpoint") from None
+    if not isinstance(state, dict) or "schema" not in state:
+        raise CheckpointError(f"checkpoint {path} has no 'schema' field; it is not a paracnn checkpoint")
+    schema = state["schema"]
+    if not isinstance(schema, int) or isinstance(schema, bool):
+        raise CheckpointError(f"checkpoint {path} has schema {schema!r}; expected an integer")
+    if schema > SCHEMA:
+        raise CheckpointError(f"checkpoint {path} has schema {schema}, newer than this paracnn "
+                              f"{__version__} reads (schema {SCHEMA}); upgrade paracnn")
+    if schema < 1:
+        raise CheckpointError(f"checkpoint {path} has unknown schema {schema}")
+    for key, kind in (("config", dict), ("weights", list), ("epoch", int), ("step", int)):
+        if not isinstance(state.get(key), kind):
+            raise CheckpointError(f"checkpoint {path} is missing '{key}' "
+                                  f"(expected {kind.__name__}); it is damaged or not a paracnn checkpoint")
+    weights = state["weights"]
+    if num_params is not None and len(weights) != num_params:
+        raise CheckpointError(f"checkpoint {path} holds {len(weights)} weights but the model has "
+                              f"{num_params}; it was saved from a different model")
+    check_finite(weights, f"checkpoint {path} weights")
+    opt = state.get("optimizer") or {}
+    buf = opt.get("momentum_buffer") if isinstance(opt, dict) else None
+    if buf is not None:
+        if not isinstance(buf, list) or len(buf) != len(weights):
+            raise CheckpointError(f"checkpoint {path} has a momentum buffer of the wrong length "
+                                  f"({len(buf) if isinstance(buf, list) else type(buf).__name__}, "
+                                  f"expected {len(weights)})")
+        check_finite(buf, f"checkpoint {path} momentum buffer")
+    state["path"] = str(path)
+    return state
+
+
+def check_finite(values, what):
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise CheckpointError(f"{what}[{i}] is {v!r}; expected a finite number")
+
+
+def resolve_checkpoint_path(path):
+    """A checkpoint file from a run folder (``RUN/checkpoints/last.json``) or a file path."""
+    path = Path(path)
+    if path.is_dir():
+        for candidate in (path / "checkpoints" / "last.json", path / "last.json"):
+            if candidate.is_file():
+                return candidate
+        raise CheckpointError(f"{path} is a folder without checkpoints/last.json; "
+                              f"pass a run folder or a checkpoint file")
+    return path
+
+
+def run_dir_of(checkpoint_path):
+    """The run folder a checkpoint belongs to (``RUN`` for ``RUN/checkpoints/x.json``), or None."""
+    p = Path(checkpoint_path).resolve()
+    return p.parent.parent if p.parent.name == "checkpoints" else None
+
+
+# -- runs -----------------------------------------------------------------------------
+
+def resume_config(config, ckpt):
+    """The Config to resume with: the checkpoint's, with only harmless keys taken from ``config``.
+
+    ``config`` (a Config, a dict or None) may change ``train.epochs``,
+    ``workers``, ``start_method``, ``eval_batch`` and where the data comes from;
+    anything else that differs raises :class:`CheckpointError` naming the key,
+    because the resumed run could not reach the uninterrupted run's weights.
+    """
+    from .config import config_from_dict
+
+    saved = ckpt["config"]
+    if config is None:
+        return config_from_dict(saved, name=ckpt["path"])
+    given = config.data if hasattr(config, "data") else config_from_dict(config).data
+    for section, free in (("model", ()), ("data", DATA_FREE), ("train", RESUME_FREE)):
+        a, b = saved.get(section, {}), given.get(section, {})
+        for key in sorted(set(a) | set(b)):
+            if key not in free and a.get(key) != b.get(key):
+                raise CheckpointError(
+                    f"{section}.{key} is {b.get(key)!r} in the config but {a.get(key)!r} in "
+                    f"checkpoint {ckpt['path']}; resuming must not change it (only "
+                    f"{', '.join('train.' + k for k in RESUME_FREE)} may change)")
+    merged = {**saved, "data": {**saved["data"], **{k: given["data"][k] for k in DATA_FREE
+                                                     if k in given["data"]}},
+              "train": {**saved["train"], **{k: given["train"][k] for k in RESUME_FREE}}}
+    return config_from_dict(merged, name=getattr(config, "path", ckpt["path"]))
+
+
+def default_run_dir(config, root="runs"):
+    """``runs/<config stem>-<YYYYmmdd-HHMMSS>``, with ``-2``, ``-3``... if that exists."""
+    path = str(getattr(config, "path", "") or "")
+    stem = Path(path).stem if path and not path.startswith("<") else "run"
+    base = Path(root) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate

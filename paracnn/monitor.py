@@ -1,0 +1,185 @@
+"""Time and memory accounting (psutil), metrics files and the progress bar.
+
+The time split of an epoch (all seconds of parent wall-clock time unless said)::
+
+    seconds               the whole epoch, evaluation included
+    broadcast_seconds     writing the weights into shared memory, once per step
+    compute_seconds       worker compute: the busy seconds measured inside the
+                          workers, summed and divided by the number of workers
+                          (with --workers 0, the in-process compute time)
+    wait_seconds          the rest of the gradient phase: waiting for the slowest
+                          worker, pipes and scheduling (gradient wall - compute)
+    reduce_update_seconds summing micro-batch gradients, clipping, the optimiser
+    eval_seconds          evaluating the validation and test sets
+
+``samples_per_second`` counts training samples over the training part of the
+epoch (``seconds - eval_seconds``). ``cpu_percent`` is the CPU time of the
+parent and its workers over the epoch's wall time (200 = two cores busy).
+Memory: ``parent_rss_mb`` (resident set), ``worker_uss_mb`` (unique set of each
+worker: what killing it would free), ``total_pss_mb`` (proportional set of the
+parent plus workers: shared pages, like the shared-memory dataset, counted once).
+"""
+
+import csv
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+MB = 1024 * 1024
+
+#: the column order of metrics.csv (``val_*`` only when a validation split is set).
+KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss",
+        "test_accuracy", "lr", "steps", "samples", "seconds", "samples_per_second",
+        "compute_seconds", "wait_seconds", "broadcast_seconds", "reduce_update_seconds",
+        "eval_seconds", "workers", "parent_rss_mb", "worker_uss_mb", "total_pss_mb", "cpu_percent")
+
+
+class ResourceMonitor:
+    """Memory and CPU of this process and its workers, from psutil.
+
+    Args:
+        worker_pids: a callable returning the PIDs of the live workers.
+    """
+
+    def __init__(self, worker_pids):
+        self.worker_pids = worker_pids
+        self.parent = psutil.Process()
+        self._procs = {}
+        self._cpu_start = None
+
+    def _proc(self, pid):
+        proc = self._procs.get(pid)
+        if proc is None:
+            proc = self._procs[pid] = psutil.Process(pid)
+        return proc
+
+    def _cpu_seconds(self):
+        total = _cpu(self.parent)
+        for pid in self.worker_pids():
+            try:
+                total += _cpu(self._proc(pid))
+            except psutil.Error:
+                pass
+        # NOTE: a worker replaced mid-epoch takes its CPU time with it; the
+        # figure is then a little low, never negative.
+        return total
+
+    def start(self):
+        """Mark the start of an interval for :meth:`cpu_percent`."""
+        self._cpu_start = (time.perf_counter(), self._cpu_seconds())
+
+    def cpu_percent(self):
+        """CPU use of parent + workers since :meth:`start`, in percent of one core."""
+        if self._cpu_start is None:
+            return 0.0
+        t0, c0 = self._cpu_start
+        wall = time.perf_counter() - t0
+        return max(0.0, (self._cpu_seconds() - c0) / wall * 100.0) if wall > 0 else 0.0
+
+    def memory(self):
+        """``parent_rss_mb``, ``worker_uss_mb`` (list) and ``total_pss_mb``."""
+        full = _full(self.parent)
+        pss = getattr(full, "pss", full.rss) if full else 0
+        uss = []
+        for pid in self.worker_pids():
+            try:
+                info = self._proc(pid).memory_full_info()
+            except psutil.Error:
+                continue
+            uss.append(round(info.uss / MB, 1))
+            pss += getattr(info, "pss", info.uss)
+        return {"parent_rss_mb": round(self.parent.memory_info().rss / MB, 1),
+                "worker_uss_mb": uss, "total_pss_mb": round(pss / MB, 1)}
+
+
+def _cpu(proc):
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
+def _full(proc):
+    try:
+        return proc.memory_full_info()
+    except psutil.Error:
+        return None
+
+
+class MetricsWriter:
+    """Appends one record per epoch to ``metrics.jsonl`` and ``metrics.csv`` in ``run_dir``."""
+
+    def __init__(self, run_dir, with_val):
+        self.run_dir = Path(run_dir)
+        self.keys = [k for k in KEYS if with_val or not k.startswith("val_")]
+        self.jsonl = self.run_dir / "metrics.jsonl"
+        self.csv = self.run_dir / "metrics.csv"
+
+    def truncate(self, last_epoch):
+        """Keep only the records of epochs ``<= last_epoch`` (before resuming)."""
+        if not self.jsonl.exists():
+            return []
+        records = [json.loads(line) for line in self.jsonl.read_text().splitlines() if line.strip()]
+        records = [r for r in records if r.get("epoch", 0) <= last_epoch]
+        self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
+        self.csv.write_text("")
+        for r in records:
+            self._append_csv(r)
+        return records
+
+    def write(self, record):
+        with open(self.jsonl, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        self._append_csv(record)
+
+    def _append_csv(self, record):
+        new = not self.csv.exists() or self.csv.stat().st_size == 0
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        if new:
+            writer.writerow(self.keys)
+        writer.writerow([_csv_value(record.get(k)) for k in self.keys])
+        with open(self.csv, "a", encoding="utf-8", newline="") as f:
+            f.write(buf.getvalue())
+
+
+def _csv_value(value):
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)  # NOTE: worker_uss_mb, one figure per worker
+    return value
+
+
+def format_epoch(record):
+    """One line summarising an epoch record."""
+    parts = [f"epoch {record['epoch']}",
+             f"train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f}"]
+    if "val_loss" in record:
+        parts.append(f"val loss {record['val_loss']:.4f} acc {record['val_accuracy']:.4f}")
+    parts.append(f"test loss {record['test_loss']:.4f} acc {record['test_accuracy']:.4f}")
+    parts.append(f"{record['seconds']:.1f}s ({record['samples_per_second']:.1f} samples/s; "
+                 f"compute {record['compute_seconds']:.1f}s wait {record['wait_seconds']:.1f}s "
+                 f"reduce+update {record['reduce_update_seconds']:.1f}s "
+                 f"eval {record['eval_seconds']:.1f}s)")
+    uss = ",".join(f"{u:.0f}" for u in record["worker_uss_mb"]) or "-"
+    parts.append(f"rss {record['parent_rss_mb']:.0f} MB, worker uss [{uss}] MB, "
+                 f"pss {record['total_pss_mb']:.0f} MB, cpu {record['cpu_percent']:.0f}%")
+    return " | ".join(parts)
+
+
+def progress_bar(total, initial, desc, enabled):
+    """A tqdm bar over the steps of an epoch, or None when disabled or stdout is not a terminal."""
+    if enabled is None:
+        enabled = sys.stdout.isatty()
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    class _Bar(tqdm):
+        # NOTE: no monitor thread: a worker replaced mid-run is forked from this process.
+        monitor_interval = 0
+
+    return _Bar(total=total, initial=initial, desc=desc, unit="step", leave=False, dynamic_ncols=True)

@@ -1,0 +1,257 @@
+"""A pool of worker processes that survives a worker being killed.
+
+Each worker is a ``multiprocessing`` Process with its own duplex Pipe. The
+parent never blocks without a timeout: it waits on every pipe *and* every
+process sentinel with :func:`multiprocessing.connection.wait`, so a worker
+that dies (SIGKILL, out of memory, a segfault in a plugin) is seen within
+one wait. Its unfinished tasks go back to the queue and a fresh worker takes
+its place; because a task's result depends only on the task (indices, seed,
+weight version, gradient slot), the recomputed step is bit-identical.
+``multiprocessing.Pool`` cannot do this: it hangs when a worker is killed
+(CPython gh-66587).
+
+Tasks are handed out dynamically, at most :attr:`WorkerPool.depth` in flight
+per worker, so a fast worker takes more micro-batches than a slow one. The
+*result* of a run never depends on that assignment.
+"""
+
+import collections
+import multiprocessing
+import os
+import time
+from multiprocessing.connection import wait
+
+from ..errors import ParacnnError
+from .worker import worker_main
+
+#: seconds a worker may take to start (import paracnn, unpickle the model, attach).
+START_TIMEOUT = 120.0
+#: seconds between checks while waiting (a dead worker is seen within one wait).
+POLL_SECONDS = 0.5
+
+
+class WorkerError(ParacnnError):
+    """Workers kept dying, or could not start. Names the PID and how it ended."""
+
+    exit_code = 3
+
+
+class WorkerTaskError(RuntimeError):
+    """A task raised inside a worker (a bug, e.g. in a layer); carries its traceback."""
+
+
+def describe_exit(exitcode):
+    """``'killed by signal 9 (SIGKILL)'`` or ``'exited with status 1'``."""
+    if exitcode is None:
+        return "still running"
+    if exitcode < 0:
+        import signal
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = "unknown"
+        return f"killed by signal {-exitcode} ({name})"
+    return f"exited with status {exitcode}"
+
+
+class WorkerPool:
+    """``workers`` processes computing :mod:`~paracnn.parallel.tasks` for the parent.
+
+    Args:
+        setup: a :class:`~paracnn.parallel.worker.WorkerSetup` (pickled to each worker).
+        workers: number of processes, >= 1.
+        start_method: ``fork``, ``spawn``, ``forkserver`` or None (the platform default).
+        max_failures: deaths tolerated in a row (without a clean run in between)
+            before :meth:`run` gives up with :class:`WorkerError`.
+        log: called with a one-line message when a worker is replaced.
+    """
+
+    depth = 2
+
+    def __init__(self, setup, workers, start_method=None, max_failures=3, log=None):
+        if workers < 1:
+            raise ValueError("a WorkerPool needs at least one worker")
+        try:
+            self.ctx = multiprocessing.get_context(start_method)
+        except ValueError:
+            methods = ", ".join(multiprocessing.get_all_start_methods())
+            raise ParacnnError(f"start method {start_method!r} is not available here; "
+                               f"use one of: {methods}") from None
+        self.start_method = self.ctx.get_start_method()
+        self.setup = setup
+        self.size = workers
+        self.max_failures = max_failures
+        self.log = log
+        self.procs = [None] * workers
+        self.conns = [None] * workers
+        self.failures = 0
+        self.restarts = 0
+        self.last_failure = None
+        self.closed = False
+        try:
+            for w in range(workers):
+                self._spawn(w)
+            self._wait_ready(range(workers))
+        except BaseException:
+            self.close()
+            raise
+
+    # -- processes ---------------------------------------------------------------
+    def _spawn(self, w):
+        parent_conn, child_conn = self.ctx.Pipe(duplex=True)
+        proc = self.ctx.Process(target=worker_main, args=(child_conn, self.setup, os.getpid()),
+                                name=f"paracnn-worker-{w}", daemon=True)
+        proc.start()
+        child_conn.close()
+        self.procs[w], self.conns[w] = proc, parent_conn
+
+    def _wait_ready(self, which):
+        pending = {w for w in which}
+        deadline = time.monotonic() + START_TIMEOUT
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                w = min(pending)
+                raise WorkerError(f"worker {w} (pid {self.procs[w].pid}) did not start within "
+                                  f"{START_TIMEOUT:.0f} s")
+            objs = {self.conns[w]: w for w in pending}
+            objs.update({self.procs[w].sentinel: w for w in pending})
+            for obj in wait(list(objs), timeout=min(left, POLL_SECONDS)):
+                w = objs[obj]
+                if w not in pending:
+                    continue
+                try:
+                    msg = self.conns[w].recv() if self.conns[w].poll() else None
+                except (EOFError, OSError):
+                    msg = None
+                if msg and msg[0] == "ready":
+                    pending.discard(w)
+                    continue
+                proc = self.procs[w]
+                proc.join(1.0)
+                if not proc.is_alive():
+                    raise WorkerError(f"worker {w} (pid {proc.pid}) failed to start: "
+                                      f"{describe_exit(proc.exitcode)}; run with --workers 0 "
+                                      f"to see the error in-process")
+
+    def pids(self):
+        """PIDs of the live workers (for memory accounting)."""
+        return [p.pid for p in self.procs if p is not None and p.is_alive()]
+
+    def _replace(self, w):
+        proc = self.procs[w]
+        proc.join(1.0)
+        self.failures += 1
+        self.restarts += 1
+        self.last_failure = (w, proc.pid, proc.exitcode)
+        message = (f"worker {w} (pid {proc.pid}) {describe_exit(proc.exitcode)}")
+        try:
+            self.conns[w].close()
+        except OSError:
+            pass
+        if self.failures > self.max_failures:
+            raise WorkerError(f"{message}; giving up after {self.failures} worker failures in a row")
+        if self.log:
+            self.log(f"{message}; starting a new worker and recomputing its tasks")
+        self._spawn(w)
+        self._wait_ready([w])
+
+    # -- running tasks -------------------------------------------------------------
+    def run(self, tasks):
+        """Run ``tasks`` (message tuples whose item 1 is the task id ``0..n-1``).
+
+        Returns the results as a list indexed by task id, whatever order they
+        finished in. A worker that dies is replaced and its tasks rerun.
+        """
+        results = [None] * len(tasks)
+        todo = collections.deque(range(len(tasks)))
+        inflight = [collections.deque() for _ in range(self.size)]
+        remaining = len(tasks)
+        clean = True
+        while remaining:
+            self._dispatch(tasks, todo, inflight)
+            # NOTE: every sentinel, busy or not: a worker that died idle must be
+            # replaced too, or its share of the tasks would never be sent.
+            objs = {}
+            for w in range(self.size):
+                objs[self.conns[w]] = w
+                objs[self.procs[w].sentinel] = w
+            ready = wait(list(objs), timeout=POLL_SECONDS)
+            dead = set()
+            for obj in ready:
+                w = objs[obj]
+                if w in dead:
+                    continue
+                remaining -= self._drain(w, inflight[w], results)
+                if not self.procs[w].is_alive() or obj is self.procs[w].sentinel:
+                    self.procs[w].join(0.1)
+                    if not self.procs[w].is_alive():
+                        dead.add(w)
+            for w in sorted(dead):
+                clean = False
+                todo.extendleft(reversed(inflight[w]))
+                inflight[w].clear()
+                self._replace(w)
+        if clean:
+            self.failures = 0
+        return results
+
+    def _dispatch(self, tasks, todo, inflight):
+        for w in range(self.size):
+            while todo and len(inflight[w]) < self.depth:
+                t = todo.popleft()
+                try:
+                    self.conns[w].send(tasks[t])
+                except (BrokenPipeError, ConnectionResetError, OSError):
+                    todo.appendleft(t)  # the worker is dead; its sentinel says so next wait
+                    break
+                inflight[w].append(t)
+
+    def _drain(self, w, inflight, results):
+        """Read every answer waiting on worker ``w``'s pipe; return how many tasks finished."""
+        done = 0
+        conn = self.conns[w]
+        while inflight:
+            try:
+                if not conn.poll():
+                    break
+                msg = conn.recv()
+            except (EOFError, OSError):
+                break
+            if msg[0] == "error":
+                raise WorkerTaskError(f"a task failed in worker {w} (pid {self.procs[w].pid}):\n{msg[2]}")
+            task_id = msg[1]
+            inflight.remove(task_id)
+            results[task_id] = msg[2]
+            done += 1
+        return done
+
+    # -- shutdown ------------------------------------------------------------------
+    def close(self, timeout=5.0):
+        """Stop every worker: ask politely, then SIGKILL what is left. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        for conn in self.conns:
+            if conn is not None:
+                try:
+                    conn.send(("stop",))
+                except (OSError, ValueError):
+                    pass
+        deadline = time.monotonic() + timeout
+        for proc in self.procs:
+            if proc is not None:
+                proc.join(max(0.0, deadline - time.monotonic()))
+        for proc in self.procs:
+            if proc is not None and proc.is_alive():
+                proc.kill()
+                proc.join(timeout)
+        for conn in self.conns:
+            if conn is not None:
+                conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,111 @@
+"""The worker process: attach to shared memory, then answer tasks until told to stop.
+
+Messages from the parent (tuples, small: indices only, never weights)::
+
+    ("train", task_id, version, split, seed, epoch, indices, slot)
+    ("eval",  task_id, version, split, indices)
+    ("stop",)
+
+Answers::
+
+    ("ready", pid)                      once, after attaching
+    ("done", task_id, result)           result = Compute.train / Compute.evaluate
+    ("error", task_id, traceback_text)  the task raised; the parent re-raises
+
+A worker ignores SIGINT and SIGTERM: Ctrl-C reaches the whole process group,
+and the parent must finish the step, save a checkpoint and then stop the
+workers itself. A worker whose parent disappears (even by SIGKILL) notices
+within a second and exits, so none is ever orphaned.
+"""
+
+import os
+import signal
+import traceback
+
+from .shm import attach_block, doubles, release_block
+from .tasks import Compute
+
+#: how often an idle worker checks that its parent is still alive (seconds).
+PARENT_CHECK_SECONDS = 1.0
+
+
+class WorkerSetup:
+    """Everything a worker needs, picklable for every start method.
+
+    Args:
+        model: the built model (its weights are replaced at the first task).
+        params_name: shared block holding the weight vector.
+        grads_name: shared block holding ``slots`` gradient vectors.
+        slots: number of gradient slots (micro-batches per step).
+        datasets: ``{split: SharedImageSet}`` handles.
+    """
+
+    def __init__(self, model, params_name, grads_name, slots, datasets):
+        self.model = model
+        self.params_name = params_name
+        self.grads_name = grads_name
+        self.slots = slots
+        self.datasets = datasets
+
+
+def worker_main(conn, setup, parent_pid):
+    """Entry point of a worker process (module level, so every start method can import it)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    blocks = []
+    compute = None
+    try:
+        compute = _attach(setup, blocks)
+        conn.send(("ready", os.getpid()))
+        _serve(conn, compute, parent_pid)
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        pass  # the parent went away; nothing left to answer
+    finally:
+        conn.close()
+        if compute is not None:
+            _detach(compute)
+        for block in blocks:
+            release_block(block, unlink=False)
+
+
+def _attach(setup, blocks):
+    p = setup.model.num_params()
+    params_block = attach_block(setup.params_name)
+    grads_block = attach_block(setup.grads_name)
+    blocks += [params_block, grads_block]
+    datasets = {split: handle.attach(blocks) for split, handle in setup.datasets.items()}
+    return Compute(setup.model, doubles(params_block, p), doubles(grads_block, p * setup.slots), datasets)
+
+
+def _detach(compute):
+    # NOTE: views must go before their blocks close, or SharedMemory.__del__ complains at exit.
+    views = [compute.params, compute.grads]
+    for ds in compute.datasets.values():
+        views += [ds.images, ds.labels]
+    compute.datasets = {}
+    for view in views:
+        if isinstance(view, memoryview):
+            view.release()
+
+
+def _serve(conn, compute, parent_pid):
+    while True:
+        while not conn.poll(PARENT_CHECK_SECONDS):
+            if os.getppid() != parent_pid:
+                return
+        msg = conn.recv()
+        kind = msg[0]
+        if kind == "stop":
+            return
+        task_id = msg[1]
+        try:
+            if kind == "train":
+                result = compute.train(*msg[2:])
+            elif kind == "eval":
+                result = compute.evaluate(*msg[2:])
+            else:
+                raise ValueError(f"unknown task kind {kind!r}")
+        except Exception:
+            conn.send(("error", task_id, traceback.format_exc()))
+            continue
+        conn.send(("done", task_id, result))

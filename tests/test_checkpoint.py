@@ -1,0 +1,109 @@
+"""Checkpoints: exact round trip, atomic writes, clear errors for bad files."""
+
+import json
+import os
+import random
+
+import pytest
+
+from paracnn import checkpoint as ckpt_mod
+from paracnn.checkpoint import (SCHEMA, atomic_write_text, load_checkpoint, resolve_checkpoint_path,
+                                run_dir_of, save_checkpoint)
+from paracnn.errors import CheckpointError
+
+
+def awkward_floats(n=200):
+    rng = random.Random(0)
+    values = [rng.gauss(0, 1) * 10 ** rng.randint(-300, 300) for _ in range(n)]
+    return values + [0.1, 1 / 3, -0.0, 5e-324, 1.7976931348623157e308, 2.0 ** -1074]
+
+
+def save(path, weights, **kw):
+    return save_checkpoint(path, config={"train": {"seed": 1}}, weights=weights,
+                           optimizer={"type": "sgd", "momentum_buffer": list(weights)},
+                           epoch=2, step=17, **kw)
+
+
+def test_round_trip_is_bit_exact(tmp_path):
+    w = awkward_floats()
+    save(tmp_path / "c.json", w, step_in_epoch=3, metrics={"epoch": 2}, progress={"loss_sum": 0.1})
+    state = load_checkpoint(tmp_path / "c.json", num_params=len(w))
+    assert state["schema"] == SCHEMA == 1
+    assert [x.hex() for x in state["weights"]] == [float(x).hex() for x in w]
+    assert state["optimizer"]["momentum_buffer"] == w
+    assert (state["epoch"], state["step"], state["step_in_epoch"]) == (2, 17, 3)
+    assert state["config"] == {"train": {"seed": 1}} and state["rng"] is None
+    assert state["progress"] == {"loss_sum": 0.1}
+
+
+def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch):
+    path = tmp_path / "last.json"
+    save(path, [1.0, 2.0])
+    before = path.read_bytes()
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ckpt_mod.os, "replace", boom)
+    with pytest.raises(OSError):
+        save(path, [3.0, 4.0])
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.json"]  # no temp file left
+
+
+def test_atomic_write_fsyncs_file_and_folder(tmp_path, monkeypatch):
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(ckpt_mod.os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    atomic_write_text(tmp_path / "a" / "x.txt", "hello")
+    assert (tmp_path / "a" / "x.txt").read_text() == "hello"
+    assert len(synced) == 2
+
+
+def test_newer_schema_is_a_clear_error(tmp_path):
+    path = tmp_path / "c.json"
+    save(path, [1.0])
+    state = json.loads(path.read_text())
+    state["schema"] = 2
+    path.write_text(json.dumps(state))
+    with pytest.raises(CheckpointError, match="schema 2, newer than .* upgrade paracnn"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "is not valid JSON"),
+    ("[1, 2]", "has no 'schema' field"),
+    ('{"schema": 1, "config": {}, "weights": [1.0, NaN], "epoch": 0, "step": 0}', r"weights\[1\] is nan"),
+    ('{"schema": 1, "config": {}, "weights": [1.0, "x"], "epoch": 0, "step": 0}', "finite number"),
+    ('{"schema": 1, "config": {}, "epoch": 0, "step": 0}', "missing 'weights'"),
+])
+def test_damaged_files(tmp_path, text, message):
+    path = tmp_path / "c.json"
+    path.write_text(text)
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(path)
+
+
+def test_weights_must_fit_the_model(tmp_path):
+    save(tmp_path / "c.json", [1.0, 2.0])
+    with pytest.raises(CheckpointError, match="holds 2 weights but the model has 3"):
+        load_checkpoint(tmp_path / "c.json", num_params=3)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.json")
+
+
+def test_diverged_weights_are_not_saved(tmp_path):
+    with pytest.raises(CheckpointError, match="NaN or infinity"):
+        save(tmp_path / "c.json", [float("inf")])
+    assert not (tmp_path / "c.json").exists()
+
+
+def test_run_folders(tmp_path):
+    run = tmp_path / "run"
+    save(run / "checkpoints" / "last.json", [1.0])
+    assert resolve_checkpoint_path(run) == run / "checkpoints" / "last.json"
+    assert run_dir_of(run / "checkpoints" / "last.json") == run.resolve()
+    assert run_dir_of(tmp_path / "loose.json") is None
+    assert load_checkpoint(run)["weights"] == [1.0]
+    with pytest.raises(CheckpointError, match="without checkpoints/last.json"):
+        resolve_checkpoint_path(tmp_path)
