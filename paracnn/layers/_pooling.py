@@ -8,7 +8,6 @@ from ..layer import Layer, check_pair, expect_image, format_shape
 class Pool2d(Layer):
     """Base of the pooling layers; not registered itself."""
 
-    kind = "pool2d"
     transient = ("_windows", "_maxima", "_get_windows", "_spread_back")
 
     def __init__(self, kernel_size=2, stride=None):

@@ -26,7 +26,6 @@ class AvgPool2d(Pool2d):
     """
 
     examples = (({"kernel_size": 2}, (2, 6, 6)), ({"kernel_size": 3, "stride": 2}, (2, 7, 7)))
-    kind = "avgpool2d"
 
     def _setup(self):
         super()._setup()

@@ -26,7 +26,6 @@ class MaxPool2d(Pool2d):
     """
 
     examples = (({"kernel_size": 2}, (2, 6, 6)), ({"kernel_size": 3, "stride": 2}, (2, 7, 7)))
-    kind = "maxpool2d"
 
     def forward(self, x):
         self._windows = K.chunks(self._get_windows(x), self._width)
