@@ -22,7 +22,7 @@ EPILOGS = {
   paracnn summary configs/lenet.yaml          shapes, parameters and MACs per layer
   paracnn check configs/lenet.yaml            validate, build and gradient-check a model
   paracnn train configs/lenet.yaml --workers 4
-  paracnn evaluate --checkpoint runs/lenet/checkpoint.json
+  paracnn evaluate --checkpoint runs/lenet-20261122-101500/checkpoints/best.json
 
 Set PARACNN_DISABLE_PLUGINS=1 to use the built-in layers only.""",
     "layers": """examples:
@@ -51,8 +51,8 @@ examples:
   paracnn train --resume runs/lenet              continue with the run's saved config
   paracnn train --resume runs/lenet --set train.epochs=3   ...and train for longer""",
     "evaluate": """examples:
-  paracnn evaluate --checkpoint runs/lenet/checkpoint.json
-  paracnn evaluate --checkpoint runs/lenet/checkpoint.json --workers 4 --json""",
+  paracnn evaluate --checkpoint runs/lenet-20261122-101500/checkpoints/best.json
+  paracnn evaluate --checkpoint runs/lenet-20261122-101500/checkpoints/best.json --workers 4 --json""",
 }
 
 
@@ -99,6 +99,8 @@ def build_parser():
     p.add_argument("--checkpoint", required=True, metavar="FILE", help="the checkpoint to evaluate")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (0 = in-process)")
+    p.add_argument("--start-method", choices=("fork", "spawn", "forkserver"), metavar="M",
+                   help="multiprocessing start method: fork, spawn or forkserver")
     p.add_argument("--data-dir", metavar="D", help="the folder holding the datasets")
     p.set_defaults(handler=cmd_evaluate)
     return parser
@@ -268,3 +270,7 @@ def main(argv=None):
             traceback.print_exc()
         print("paracnn: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `paracnn layers | head`: the reader left; stop quietly as other Unix tools do.
+        sys.stderr.close()
+        return 141
