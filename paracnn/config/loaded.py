@@ -1,0 +1,150 @@
+"""The loaded config: :class:`Config`, :func:`load_config` and :func:`config_from_dict`.
+
+Loading is read (:mod:`.yamlpos`), then override (:mod:`.overrides`), then
+validate (:mod:`.schema`); :class:`Config` keeps the positions so that any
+later error, a shape error from building the model included, cites
+``FILE:LINE:COL`` or the ``--set`` that caused it.
+"""
+
+import copy
+
+import yaml
+
+from .. import __version__
+from ..errors import ConfigError
+from ..layer import format_shape
+from ..model import Sequential
+from ..registry import get_registry
+from .checks import _as_path
+from .overrides import Override, apply_override, parse_override
+from .schema import _dataset_info, _validate
+from .yamlpos import MAX_BYTES, parse_yaml
+
+
+class Config:
+    """A validated config: ``.data`` holds the sections model/data/train, fully defaulted.
+
+    Attributes:
+        path: the file name errors cite (or a name such as ``<dict>``).
+        data: ``{"model": ..., "data": ..., "train": ...}``, plain YAML-safe values.
+        raw: the mapping as read, after overrides.
+        overrides: the :class:`Override` objects applied.
+    """
+
+    def __init__(self, raw, path, marks=None, overrides=(), registry=None):
+        self.raw, self.path, self.marks = raw, path, dict(marks or {})
+        self.overrides = list(overrides)
+        self._registry = registry
+        self.data = self.locating(_validate, raw, self.registry)
+
+    @property
+    def registry(self):
+        if self._registry is None:
+            self._registry = get_registry()
+        return self._registry
+
+    def __getstate__(self):
+        # The registry holds imported plugin classes; a worker finds its own.
+        return {**self.__dict__, "_registry": None}
+
+    def where(self, key):
+        """``FILE:LINE:COL`` of the deepest node of ``key`` present in the file, or the --set."""
+        key = tuple(key)
+        for ov in reversed(self.overrides):
+            if ov.created is not None and key[:len(ov.created)] == ov.created:
+                return ov.label
+        for n in range(len(key), -1, -1):
+            if key[:n] in self.marks:
+                line, col = self.marks[key[:n]]
+                return f"{self.path}:{line}:{col}"
+        return self.path
+
+    def locate(self, error, prefix=()):
+        """Return ``error`` with ``where`` filled in from its ``key`` (prefixed by ``prefix``)."""
+        if error.where:
+            return error
+        key = tuple(prefix) + _as_path(error.key)
+        message = error.message
+        later = [ov.label for ov in self.overrides
+                 if len(key) >= 2 and ov.path[:len(key)] == key and len(ov.path) > len(key)]
+        if later and self.where(key) not in later:
+            message += f" (after {', '.join(later)})"
+        return type(error)(message, key=key, where=self.where(key))
+
+    def locating(self, fn, *args, prefix=()):
+        try:
+            return fn(*args)
+        except ConfigError as e:
+            raise self.locate(e, prefix) from None
+
+    @property
+    def image_shape(self):
+        return _dataset_info(self.data["data"])[0]
+
+    @property
+    def num_classes(self):
+        return _dataset_info(self.data["data"])[1]
+
+    def build_model(self, seed=None):
+        """A built :class:`~paracnn.model.Sequential`; shape errors point at the layer's line."""
+        model = self.locating(Sequential.from_config, self.data["model"], self.registry.resolve,
+                              prefix=("model",))
+        seed = self.data["train"]["seed"] if seed is None else seed
+        out = self.locating(model.build, seed, prefix=("model",))
+        if tuple(out) != (self.num_classes,):
+            last = len(model.layers) - 1
+            raise self.locate(ConfigError(
+                f"the model's output is {format_shape(out)} but the {self.data['data']['dataset']} "
+                f"dataset has {self.num_classes} classes; end the model with a dense layer of "
+                f"{self.num_classes} units", key=("model", "layers", last, "units")))
+        return model
+
+    def to_yaml(self):
+        """The resolved config as YAML, for saving next to a run."""
+        header = f"# resolved by paracnn {__version__} from {self.path}\n"
+        return header + yaml.dump(self.data, Dumper=_Dumper, sort_keys=False)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, except lists of plain values (shapes) which read best as ``[1, 28, 28]``."""
+
+    def represent_list(self, data):
+        flat = not any(isinstance(v, (list, dict)) for v in data)
+        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flat)
+
+
+_Dumper.add_representer(list, _Dumper.represent_list)
+
+
+def load_config(path, overrides=(), registry=None):
+    """Read, override and validate the YAML file ``path``; errors start ``FILE:LINE:COL:``.
+
+    ``overrides`` are ``KEY=VALUE`` strings (as given to ``--set``) or
+    :class:`Override` objects, applied in order.
+    """
+    name = str(path)
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            text = f.read(MAX_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(f"cannot read config '{name}': {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"cannot read config '{name}': it is not UTF-8 text ({e.reason})") from None
+    raw, marks = parse_yaml(text, name)
+    return _make(raw, name, marks, overrides, registry)
+
+
+def config_from_dict(d, name="<dict>", overrides=(), registry=None):
+    """Validate an already-parsed config (a checkpoint's, a test's); errors cite ``name``."""
+    return _make(copy.deepcopy(d), name, {}, overrides, registry)
+
+
+def _make(raw, name, marks, overrides, registry):
+    ovs = [o if isinstance(o, Override) else parse_override(o) for o in overrides]
+    if raw is None and ovs:
+        raw = {}
+    for ov in ovs:
+        if not isinstance(raw, dict):
+            break  # validation reports the top level
+        apply_override(raw, ov)
+    return Config(raw, name, marks, ovs, registry)

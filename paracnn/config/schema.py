@@ -1,0 +1,183 @@
+"""The strict schema: three sections, every key known, every value checked, defaults filled in.
+
+:func:`_validate` turns the raw mapping into ``{"model": ..., "data": ...,
+"train": ...}``. Errors carry a key path; :class:`~paracnn.config.Config`
+turns it into ``FILE:LINE:COL``.
+"""
+
+import copy
+import math
+import multiprocessing
+from functools import partial
+
+from ..data.datasets import DATASETS, DEFAULTS as DATA_DEFAULTS
+from ..data.imageset import NORMALIZATIONS
+from ..errors import ConfigError
+from ..layer import check_bool, check_float, check_int, format_shape
+from .checks import (_apply_rules, _check, _check_choice, _check_at_most, _check_keys, _check_text,
+                     _check_url, _kind, _maybe, _optional_positive_int, _positive_int, _shape,
+                     _with_defaults)
+from .model_schema import _validate_model
+
+SECTIONS = ("model", "data", "train")
+
+TRAIN_DEFAULTS = {
+    "epochs": 1, "batch_size": 64, "optimizer": "sgd", "lr": 0.01, "momentum": 0.0,
+    "nesterov": False, "weight_decay": 0.0, "schedule": "constant", "seed": 0, "workers": 0,
+    "micro_batch": None, "clip_grad_norm": None, "eval_batch": None, "start_method": None,
+}
+DATASET_IMAGES = {"mnist": ((1, 28, 28), 10), "fashion-mnist": ((1, 28, 28), 10)}
+START_METHODS = ("fork", "spawn", "forkserver")
+SCHEDULES = {"constant": {}, "step": {"step_size": 1, "gamma": 0.1}, "cosine": {"min_lr": 0.0}}
+
+
+def _check_start_method(name, value):
+    _check_choice(name, value, START_METHODS)
+    available = multiprocessing.get_all_start_methods()
+    if value not in available:
+        raise ConfigError(f"{name} '{value}' is not available on this platform; use one of "
+                          f"{', '.join(available)}")
+    return value
+
+
+# Each rule is called as rule(dotted_name, value); see paracnn/config/checks.py.
+TRAIN_RULES = {
+    "epochs": _positive_int,
+    "batch_size": _positive_int,
+    "optimizer": partial(_check_choice, options=("sgd",)),
+    "lr": partial(check_float, low=0.0, low_open=True),
+    "momentum": partial(check_float, low=0.0, high=1.0, high_open=True),
+    "nesterov": check_bool,
+    "weight_decay": partial(check_float, low=0.0),
+    "seed": partial(check_int, minimum=0),
+    "workers": partial(_check_at_most, minimum=0, maximum=1024),
+    "micro_batch": _optional_positive_int,
+    "clip_grad_norm": partial(_maybe, partial(check_float, low=0.0, low_open=True)),
+    "eval_batch": _optional_positive_int,
+    "start_method": partial(_maybe, _check_start_method),
+}
+SCHEDULE_RULES = {
+    "step_size": _positive_int,
+    "gamma": partial(check_float, low=0.0, high=1.0, low_open=True),
+    "min_lr": partial(check_float, low=0.0),
+}
+DATA_RULES = {
+    "dataset": partial(_check_choice, options=DATASETS),
+    "dir": partial(_maybe, _check_text),
+    "download": check_bool,
+    "mirror": partial(_maybe, _check_url),
+    "train_limit": _optional_positive_int,
+    "test_limit": _optional_positive_int,
+    "validation": partial(check_float, low=0.0, high=1.0, high_open=True),
+    "normalize": partial(_check_choice, options=NORMALIZATIONS),
+    "mean": check_float,
+    "std": partial(check_float, low=0.0, low_open=True),
+}
+SYNTHETIC_RULES = {
+    "train_size": _positive_int,
+    "test_size": _positive_int,
+    "num_classes": partial(check_int, minimum=2),
+}
+
+
+def _validate(raw, registry):
+    if raw is None:
+        raise ConfigError("the config is empty; it needs at least a model: section", key=())
+    if not isinstance(raw, dict):
+        raise ConfigError(f"the config must be a mapping with model:, data: and train: sections, "
+                          f"got {_kind(raw)}", key=())
+    _check_keys(raw, SECTIONS, (), "the config")
+    if "model" not in raw:
+        raise ConfigError("the config has no model: section; add one with input_shape: and "
+                          "layers:", key=())
+    # Sections are checked in file order, so the first error reported is the first in the file.
+    validators = {"model": _validate_model, "data": _validate_data, "train": _validate_train}
+    done = {name: validators[name](raw.get(name), registry)
+            for name in dict.fromkeys([*raw, *SECTIONS])}
+    model, data, train = done["model"], done["data"], done["train"]
+    image_shape = _dataset_info(data)[0]
+    want = tuple(model["input_shape"])
+    if want != image_shape and want != (math.prod(image_shape),):
+        raise ConfigError(
+            f"model.input_shape {format_shape(want)} does not match the {data['dataset']} images "
+            f"{format_shape(image_shape)}; use input_shape: {list(image_shape)}",
+            key=("model", "input_shape"))
+    return {"model": model, "data": data, "train": train}
+
+
+def _section(name, value):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: must be a mapping of settings, got {_kind(value)}", key=(name,))
+    return value
+
+
+# -- train: ------------------------------------------------------------------------
+
+def _validate_train(train, registry=None):
+    train = _section("train", train)
+    out = _apply_rules(_with_defaults(train, TRAIN_DEFAULTS, "train"), TRAIN_RULES, "train")
+    if out["nesterov"] and out["momentum"] == 0.0:
+        raise ConfigError("train.nesterov needs momentum > 0", key=("train", "nesterov"))
+    out["schedule"] = _schedule(out["schedule"], out["lr"])
+    return out
+
+
+def _schedule(spec, lr):
+    """Always a mapping in the resolved config: ``{type: step, step_size: 2, gamma: 0.1}``."""
+    path = ("train", "schedule")
+    if isinstance(spec, str):
+        spec, kind_path = {"type": spec}, path
+    elif isinstance(spec, dict):
+        kind_path = path + ("type",)
+        if "type" not in spec:
+            raise ConfigError(f"train.schedule needs type: ({', '.join(SCHEDULES)})", key=path)
+    else:
+        raise ConfigError(f"train.schedule must be constant, {{type: step, step_size: N, gamma: g}} "
+                          f"or {{type: cosine, min_lr: x}}, got {spec!r}", key=path)
+    kind = _check(kind_path, _check_choice, spec["type"], tuple(SCHEDULES))
+    _check_keys(spec, ("type",) + tuple(SCHEDULES[kind]), path, f"a {kind} schedule")
+    out = {"type": kind, **SCHEDULES[kind], **{k: v for k, v in spec.items() if k != "type"}}
+    _apply_rules(out, SCHEDULE_RULES, "train.schedule", path=path, present=spec)
+    if kind == "cosine" and out["min_lr"] >= lr:
+        raise ConfigError(f"train.schedule.min_lr must be below train.lr ({lr}), got "
+                          f"{out['min_lr']}", key=path + ("min_lr",) if "min_lr" in spec else path)
+    return out
+
+
+# -- data: -------------------------------------------------------------------------
+
+def data_defaults():
+    """A copy of the ``data:`` defaults, which :mod:`paracnn.data` owns."""
+    return copy.deepcopy(DATA_DEFAULTS)
+
+
+def _validate_data(data, registry=None):
+    data = _section("data", data)
+    defaults = data_defaults()
+    out = _with_defaults(data, defaults, "data")
+    # NOTE: keys the data package adds that are unknown here pass through unchecked.
+    out = _apply_rules(out, DATA_RULES, "data")
+    if "synthetic" in out:
+        out["synthetic"] = _synthetic(out["synthetic"], defaults.get("synthetic") or {})
+    return out
+
+
+def _synthetic(value, defaults):
+    path = ("data", "synthetic")
+    if not isinstance(value, dict):
+        raise ConfigError(f"data.synthetic must be a mapping, got {_kind(value)}", key=path)
+    _check_keys(value, tuple(defaults), path, "data.synthetic")
+    out = _apply_rules({**copy.deepcopy(defaults), **value}, SYNTHETIC_RULES, "data.synthetic",
+                       path=path)
+    out["image_shape"] = _shape(path + ("image_shape",), out["image_shape"])
+    return out
+
+
+def _dataset_info(data):
+    """``(image_shape, num_classes)`` of the configured dataset."""
+    if data["dataset"] == "synthetic":
+        s = data["synthetic"]
+        return tuple(s["image_shape"]), s["num_classes"]
+    return DATASET_IMAGES[data["dataset"]]
