@@ -34,7 +34,8 @@ from .errors import CheckpointError
 
 SCHEMA = 1
 #: train keys that may differ between a checkpoint's config and the config resuming it.
-RESUME_FREE = ("workers", "start_method", "eval_batch", "epochs")
+RESUME_FREE = ("workers", "start_method", "eval_batch", "epochs", "max_params", "max_worker_failures",
+               "worker_timeout")
 #: data keys that only say where the files are.
 DATA_FREE = ("dir", "download", "mirror")
 
@@ -114,9 +115,12 @@ def load_checkpoint(path, num_params=None):
         raise CheckpointError(f"checkpoint {path} does not exist") from None
     except OSError as e:
         raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise CheckpointError(f"checkpoint {path} is not text (not UTF-8); it is damaged or not a "
+                              f"paracnn checkpoint") from None
     try:
         state = json.loads(text)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise CheckpointError(f"checkpoint {path} is not valid JSON ({e}); "
                               f"it may be truncated or not a paracnn checkpoint") from None
     if not isinstance(state, dict) or "schema" not in state:
@@ -133,6 +137,7 @@ def load_checkpoint(path, num_params=None):
         if not isinstance(state.get(key), kind):
             raise CheckpointError(f"checkpoint {path} is missing '{key}' "
                                   f"(expected {kind.__name__}); it is damaged or not a paracnn checkpoint")
+    _check_fields(state, path)
     weights = state["weights"]
     if num_params is not None and len(weights) != num_params:
         raise CheckpointError(f"checkpoint {path} holds {len(weights)} weights but the model has "
@@ -152,8 +157,42 @@ def load_checkpoint(path, num_params=None):
 
 def check_finite(values, what):
     for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise CheckpointError(f"{what}[{i}] is {v!r}; expected a finite number")
+        if not _finite_number(v):
+            raise CheckpointError(f"{what}[{i}] is {_short(v)}; expected a finite number")
+
+
+def _finite_number(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_fields(state, path):
+    """The counters and the small mappings a resumed run relies on have the right types."""
+    def damaged(what):
+        return CheckpointError(f"checkpoint {path} has {what}; it is damaged or not a paracnn checkpoint")
+
+    for key in ("epoch", "step", "step_in_epoch"):
+        v = state.get(key, 0)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise damaged(f"{key} {_short(v)} (expected a whole number >= 0)")
+    for key in ("optimizer", "progress", "metrics", "best"):
+        if state.get(key) is not None and not isinstance(state[key], dict):
+            raise damaged(f"{key} {_short(state[key])} (expected a mapping or null)")
+    for key, v in (state.get("progress") or {}).items():
+        if v is not None and not _finite_number(v):
+            raise damaged(f"progress.{key} {_short(v)} (expected a finite number)")
+    best = state.get("best")
+    if best is not None and not (isinstance(best.get("metric"), str) and _finite_number(best.get("value"))):
+        raise damaged(f"best {_short(best)} (expected metric: name and value: number)")
 
 
 def resolve_checkpoint_path(path):

@@ -1,8 +1,10 @@
 """The ``paracnn`` command: argparse subcommands, nothing else.
 
 Every :class:`~paracnn.errors.ParacnnError` ends the command with one line on
-stderr and exit status 2 (config errors start ``FILE:LINE:COL:``); ``--debug``
-adds the traceback. Ctrl-C exits with 130.
+stderr and its ``exit_code``: 2 for bad input (config errors start
+``FILE:LINE:COL:``), 1 for a run that failed (NaN, a layer that raised), 3 for
+workers that kept dying; ``--debug`` adds the traceback. Ctrl-C exits with 130
+and SIGTERM with 143. ``docs/errors.md`` lists them all.
 """
 
 import argparse
@@ -53,6 +55,15 @@ examples:
     "evaluate": """examples:
   paracnn evaluate --checkpoint runs/lenet-20261122-101500/checkpoints/best.json
   paracnn evaluate --checkpoint runs/lenet-20261122-101500/checkpoints/best.json --workers 4 --json""",
+    "profile": """Times the in-process serial step, then the step on each worker count, and
+calibrates what the hardware delivers before, during and after each run (a
+pure-CPU burn in 1 and in as many processes). Reports speedup, efficiency,
+Karp-Flatt, relative efficiency and an Amdahl fit with predicted speedups.
+
+examples:
+  paracnn profile configs/lenet.yaml --workers 1,2 --synthetic
+  paracnn profile configs/lenet.yaml --workers 1,2,4,8 --steps 10 --json p.json --plot p.png
+  paracnn profile configs/tiny.yaml --workers 1,2 --layers --csv p.csv""",
 }
 
 
@@ -103,6 +114,25 @@ def build_parser():
                    help="multiprocessing start method: fork, spawn or forkserver")
     p.add_argument("--data-dir", metavar="D", help="the folder holding the datasets")
     p.set_defaults(handler=cmd_evaluate)
+
+    p = command("profile", "measure how the training step scales with worker processes")
+    _config_args(p)
+    p.add_argument("--workers", default="1,2,4,8", metavar="LIST",
+                   help="worker counts, comma-separated (default 1,2,4,8)")
+    p.add_argument("--steps", type=int, default=5, metavar="N",
+                   help="timed steps per worker count, after a warm-up step (default 5)")
+    p.add_argument("--batch-size", type=int, metavar="B", help="shorthand for --set train.batch_size=B")
+    p.add_argument("--synthetic", action="store_true",
+                   help="synthetic images of the model's input shape and classes: no download")
+    p.add_argument("--layers", action="store_true", help="add a per-layer forward/backward table")
+    p.add_argument("--json", metavar="FILE", help="write the profile as JSON")
+    p.add_argument("--csv", metavar="FILE", help="write one CSV row per worker count")
+    p.add_argument("--plot", metavar="FILE",
+                   help='plot speedup and efficiency to a PNG (needs "paracnn[plot]")')
+    p.add_argument("--start-method", choices=("fork", "spawn", "forkserver"), metavar="M",
+                   help="multiprocessing start method: fork, spawn or forkserver")
+    p.add_argument("--data-dir", metavar="D", help="the folder holding (or receiving) the datasets")
+    p.set_defaults(handler=cmd_profile)
     return parser
 
 
@@ -244,6 +274,15 @@ def _flag_override(flag, value, path):
 def cmd_evaluate(args):
     from .train import evaluate_from_cli
     return evaluate_from_cli(args) or 0
+
+
+def cmd_profile(args):
+    extra = []
+    if args.batch_size is not None:
+        extra.append(_flag_override("--batch-size", args.batch_size, ("train", "batch_size")))
+    config = _load(args, extra)
+    from .profiling import profile_from_cli
+    return profile_from_cli(args, config)
 
 
 # -- entry point -----------------------------------------------------------------

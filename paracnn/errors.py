@@ -1,8 +1,10 @@
 """Errors meant for people: every one says what is wrong, where, and how to fix it.
 
 Anything derived from :class:`ParacnnError` is a user mistake or an
-environmental problem, and the CLI prints it as one line with exit status 2
-(no traceback unless ``--debug``). Anything else is a bug in paracnn.
+environmental problem, and the CLI prints it as one line (no traceback unless
+``--debug``) and exits with its ``exit_code``: 2 for bad input, 1 for a run
+that failed (:class:`TaskError`, divergence), 3 for workers that kept dying.
+Anything else is a bug in paracnn. ``docs/errors.md`` lists them all.
 """
 
 
@@ -37,6 +39,17 @@ class ShapeError(ConfigError):
     """A layer cannot accept the shape that reaches it."""
 
 
+class ModelTooLarge(ConfigError):
+    """The model has more parameters than ``train.max_params`` (or than memory holds).
+
+    ``total`` is the parameter count reached when building stopped (a lower bound).
+    """
+
+    def __init__(self, message, key=None, where=None, total=None):
+        super().__init__(message, key=key, where=where)
+        self.total = total
+
+
 class RegistryError(ParacnnError):
     """A layer type cannot be found, is ambiguous, or its plugin is broken."""
 
@@ -47,3 +60,13 @@ class DataError(ParacnnError):
 
 class CheckpointError(ParacnnError):
     """A checkpoint cannot be read, or does not match the model."""
+
+
+class RunError(ParacnnError):
+    """The run cannot write its folder: permissions, a full disk, a file in the way."""
+
+
+class TaskError(ParacnnError):
+    """A training or evaluation task raised: a bug, usually in a layer. Names the layer; exit 1."""
+
+    exit_code = 1

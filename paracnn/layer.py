@@ -36,11 +36,40 @@ sets ``needs_input_grad = False`` on its first layer, which may then skip
 computing ``dx``.
 """
 
+import contextvars
 import math
 import numbers
 
 from .errors import ConfigError, ShapeError
 from .init import get_initializer
+
+#: the :class:`ParamBudget` of the model being built, if it set one (see ``Sequential.build``).
+param_budget = contextvars.ContextVar("paracnn_param_budget", default=None)
+
+
+class ParamBudget:
+    """The running parameter count of a model being built, and the most it may reach.
+
+    :meth:`Layer.add_param` asks it before allocating, so a model too large for
+    memory is refused before the first oversized list is made.
+    """
+
+    def __init__(self, limit):
+        self.limit, self.total = limit, 0
+
+    def take(self, name, shape):
+        n = math.prod(shape)
+        self.total += n
+        if self.total > self.limit:
+            raise OverBudget(name, tuple(shape), n)
+
+
+class OverBudget(Exception):
+    """Raised by ``add_param`` past the budget; the model turns it into a ConfigError."""
+
+    def __init__(self, name, shape, count):
+        super().__init__(name, shape, count)
+        self.name, self.shape, self.count = name, shape, count
 
 
 class Layer:
@@ -98,7 +127,14 @@ class Layer:
 
     # -- helpers for subclasses ----------------------------------------------
     def add_param(self, name, shape, init, rng, fan_in, fan_out):
-        """Create parameter ``name`` of ``shape`` with initialiser spec ``init``."""
+        """Create parameter ``name`` of ``shape`` with initialiser spec ``init``.
+
+        The one place parameters are allocated: when the model sets a
+        :class:`ParamBudget`, a parameter past it raises before any list is made.
+        """
+        budget = param_budget.get()
+        if budget is not None:
+            budget.take(name, shape)
         n = math.prod(shape)
         values = get_initializer(init)(n, fan_in, fan_out, rng)
         self.params[name] = values

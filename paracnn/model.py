@@ -9,9 +9,43 @@ and ``get_grads`` convert between that vector and the per-layer lists.
 import random
 from array import array
 
-from .errors import ConfigError, ShapeError
-from .layer import format_shape
+from .errors import ConfigError, ModelTooLarge, ShapeError
+from .layer import OverBudget, ParamBudget, format_shape, param_budget
 from .loss import softmax_cross_entropy
+
+#: bytes one parameter value costs in a Python float list: an 8-byte slot and a 24-byte float.
+FLOAT_BYTES = 32
+#: parameter-sized float lists alive while training: about six in the parent (the model's
+#: weights and gradients, the trainer's weights, the mean gradient, the momentum buffer, the
+#: update) and two in each worker (its model's weights and gradients).
+PARENT_VECTORS, WORKER_VECTORS = 6, 2
+
+
+def training_bytes(num_params, workers=0):
+    """Roughly the memory training ``num_params`` parameters takes, in bytes."""
+    return num_params * FLOAT_BYTES * (PARENT_VECTORS + WORKER_VECTORS * workers)
+
+
+def available_memory():
+    """Bytes of memory available now: psutil's figure, or the cgroup's limit if lower."""
+    import psutil  # NOTE: only the parent sizes models; workers never import it for this.
+
+    available = psutil.virtual_memory().available
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        with open("/sys/fs/cgroup/memory.current") as f:
+            used = int(f.read())
+        if limit != "max":
+            available = min(available, max(0, int(limit) - used))
+    except (OSError, ValueError):
+        pass
+    return available
+
+
+def default_max_params(workers=0):
+    """The most parameters that :func:`training_bytes` fits into :func:`available_memory`."""
+    return max(1, available_memory() // training_bytes(1, workers))
 
 
 class Sequential:
@@ -57,12 +91,24 @@ class Sequential:
             types.append(type_name)
         return cls(layers, model_cfg["input_shape"], types)
 
-    def build(self, seed=0):
+    def build(self, seed=0, max_params=None):
         """Infer every shape and create the parameters; return the output shape.
 
         Each layer draws from its own ``random.Random`` seeded by (seed, index),
         so adding a layer at the end never changes the weights before it.
+
+        With ``max_params``, a parameter that would take the model past it is
+        refused *before* it is allocated: :class:`~paracnn.errors.ModelTooLarge`
+        names the layer.
         """
+        budget = None if max_params is None else ParamBudget(max_params)
+        token = param_budget.set(budget)
+        try:
+            return self._build(seed, budget)
+        finally:
+            param_budget.reset(token)
+
+    def _build(self, seed, budget):
         shape = self.input_shape
         self.shapes = []
         for i, layer in enumerate(self.layers):
@@ -71,6 +117,12 @@ class Sequential:
                 shape = tuple(layer.build(shape, rng))
             except ConfigError as e:
                 raise type(e)(f"layers[{i}] {self.types[i]} {e.message}", key=("layers", i)) from None
+            except OverBudget as e:
+                raise ModelTooLarge(
+                    f"layers[{i}] {self.types[i]}: the model needs at least {budget.total:,} "
+                    f"parameters (this layer's {e.name} {format_shape(e.shape)} alone has "
+                    f"{e.count:,}), more than the limit of {budget.limit:,}",
+                    key=("layers", i), total=budget.total) from None
             if any(s <= 0 for s in shape):
                 raise ShapeError(f"layers[{i}] {self.types[i]} would produce an empty output "
                                  f"{format_shape(shape)}; its input is too small",

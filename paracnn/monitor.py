@@ -121,8 +121,9 @@ class MetricsWriter:
         """Keep only the records of epochs ``<= last_epoch`` (before resuming)."""
         if not self.jsonl.exists():
             return []
-        records = [json.loads(line) for line in self.jsonl.read_text().splitlines() if line.strip()]
-        records = [r for r in records if r.get("epoch", 0) <= last_epoch]
+        # NOTE: a line cut short by a crash mid-write (or damaged) is dropped, not fatal.
+        records = [r for r in map(_record, self.jsonl.read_text(errors="replace").splitlines())
+                   if r is not None and r.get("epoch", 0) <= last_epoch]
         self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
         self.csv.write_text("")
         for r in records:
@@ -143,6 +144,15 @@ class MetricsWriter:
         writer.writerow([_csv_value(record.get(k)) for k in self.keys])
         with open(self.csv, "a", encoding="utf-8", newline="") as f:
             f.write(buf.getvalue())
+
+
+def _record(line):
+    """A metrics.jsonl line as a dict, or None if it is not one."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _csv_value(value):

@@ -209,6 +209,8 @@ class Registry:
         msg = f"unknown layer type '{name}'"
         if close:
             msg += "; did you mean " + " or ".join(repr(lowered[c]) for c in close) + "?"
+        else:
+            msg += "."
         msg += (f" If '{name}' comes from a plugin, install it (pip install <plugin package>); "
                 f"'paracnn layers' lists the installed layer types")
         if self.plugins_disabled:

@@ -17,6 +17,8 @@ Example::
     print(result["weights_sha256"], result["final"]["test_accuracy"])
 """
 
+import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -29,7 +31,7 @@ from pathlib import Path
 
 from .checkpoint import (atomic_write_text, default_run_dir, load_checkpoint, resolve_checkpoint_path,
                          resume_config, run_dir_of, save_checkpoint)
-from .errors import CheckpointError, ParacnnError
+from .errors import CheckpointError, ParacnnError, RunError, TaskError
 from .metrics import classification_report, format_report
 from .monitor import MetricsWriter, ResourceMonitor, format_epoch, progress_bar
 from .optim import Schedule, clip_grad_norm, make_optimizer
@@ -45,6 +47,17 @@ class TrainingInterrupted(ParacnnError):
         super().__init__(message)
         self.exit_code = exit_code
         self.checkpoint = checkpoint
+
+
+class TrainingDiverged(ParacnnError):
+    """The loss, the gradient or the weights became NaN or infinite; exit 1."""
+
+    exit_code = 1
+
+
+def all_finite(values):
+    """True if no value is NaN or infinite: one C-level sum, and a full scan only if that overflows."""
+    return math.isfinite(sum(values)) or all(map(math.isfinite, values))
 
 
 def weights_hash(weights):
@@ -93,7 +106,8 @@ class Trainer:
         self.engine = Engine(self.model, splits, workers=self.workers, batch_size=self.batch_size,
                              micro_batch=tc.get("micro_batch"), eval_batch=tc.get("eval_batch"),
                              seed=self.seed, start_method=start_method or tc.get("start_method"),
-                             log=log)
+                             log=log, max_failures=tc["max_worker_failures"],
+                             task_timeout=tc["worker_timeout"] or None)
         self.start_method = self.engine.pool.start_method if self.engine.pool else None
 
     @property
@@ -114,10 +128,17 @@ class Trainer:
         g = self.engine.gradient(indices, epoch)
         t = time.perf_counter()
         grad = g["grad"]
+        if not math.isfinite(g["loss_sum"]):
+            raise TrainingDiverged(f"the loss became {g['loss_sum']}")
+        if not all_finite(grad):
+            raise TrainingDiverged("the gradient holds NaN or infinite values")
         if self.clip:
             grad, _ = clip_grad_norm(grad, self.clip)
         lr = self.schedule(epoch, self.global_step)
-        self.weights = self.optimizer.step(self.weights, grad, lr)
+        weights = self.optimizer.step(self.weights, grad, lr)
+        if not all_finite(weights):
+            raise TrainingDiverged("the update made some weights NaN or infinite")
+        self.weights = weights
         self.global_step += 1
         compute = g["busy"] / max(1, self.workers)
         return {"loss_sum": g["loss_sum"], "correct": g["correct"], "samples": g["samples"],
@@ -230,32 +251,42 @@ class _Run:
     # -- state -----------------------------------------------------------------------
     def _start(self):
         t = self.trainer
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "checkpoints").mkdir(exist_ok=True)
-        atomic_write_text(self.run_dir / "config.yaml", self.config.to_yaml())
+        with _writing(self.run_dir):
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "checkpoints").mkdir(exist_ok=True)
+            atomic_write_text(self.run_dir / "config.yaml", self.config.to_yaml())
         self.metrics = MetricsWriter(self.run_dir, "val" in t.splits)
         self.epoch, self.step_in_epoch, self.best = 0, 0, None
         self.acc = _fresh_progress()
         if self.ckpt is None:
-            for name in ("metrics.jsonl", "metrics.csv"):
-                (self.run_dir / name).unlink(missing_ok=True)
+            with _writing(self.run_dir):
+                for name in ("metrics.jsonl", "metrics.csv"):
+                    (self.run_dir / name).unlink(missing_ok=True)
             return
         c = self.ckpt
         t.load_state(c)
         self.epoch, self.step_in_epoch = c["epoch"], c.get("step_in_epoch", 0)
         self.acc = {**self.acc, **(c.get("progress") or {})}
         self.best = c.get("best")
-        self.history = self.metrics.truncate(self.epoch)
+        with _writing(self.run_dir):
+            self.history = self.metrics.truncate(self.epoch)
         self.log(f"resuming from {c['path']}: epoch {self.epoch + 1}, step {self.step_in_epoch} "
                  f"(global step {c['step']})")
 
     def _checkpoint(self, name="last.json"):
         t = self.trainer
-        return save_checkpoint(
-            self.run_dir / "checkpoints" / name, config=self.config.data, weights=t.weights,
-            optimizer=t.optimizer.state_dict(), epoch=self.epoch, step=t.global_step,
-            step_in_epoch=self.step_in_epoch, metrics=self.history[-1] if self.history else None,
-            progress=self.acc if self.step_in_epoch else None, best=self.best)
+        path = self.run_dir / "checkpoints" / name
+        try:
+            return save_checkpoint(
+                path, config=self.config.data, weights=t.weights,
+                optimizer=t.optimizer.state_dict(), epoch=self.epoch, step=t.global_step,
+                step_in_epoch=self.step_in_epoch, metrics=self.history[-1] if self.history else None,
+                progress=self.acc if self.step_in_epoch else None, best=self.best)
+        except OSError as e:
+            # NOTE: the write is atomic, so the checkpoint already there is intact.
+            raise CheckpointError(f"cannot save checkpoint {path}: {e.strerror or e}; the previous "
+                                  f"checkpoint there is unchanged; {_write_advice(e)}, then resume "
+                                  f"with --resume {self.run_dir}") from None
 
     # -- the loop ----------------------------------------------------------------------
     def _loop(self):
@@ -278,11 +309,10 @@ class _Run:
                     return self._stop(epoch_start)
                 try:
                     s = t.step(batches[self.step_in_epoch], self.epoch)
-                except WorkerError as e:
-                    self.acc["seconds"] = time.perf_counter() - epoch_start
-                    path = self._checkpoint()
-                    raise WorkerError(f"{e}; checkpoint saved to {path}; resume with "
-                                      f"--resume {self.run_dir}") from None
+                except (WorkerError, TaskError) as e:
+                    raise self._failed(e, epoch_start) from e
+                except TrainingDiverged as e:
+                    raise self._diverged(e) from None
                 self.step_in_epoch += 1
                 self._accumulate(s)
                 if self.bar is not None:
@@ -295,8 +325,26 @@ class _Run:
             if self.bar is not None:
                 self.bar.close()
                 self.bar = None
-            self._end_epoch(epoch_start, monitor, len(batches))
+            try:
+                self._end_epoch(epoch_start, monitor, len(batches))
+            except (WorkerError, TaskError) as e:
+                raise self._failed(e, epoch_start) from e
         return self._finish()
+
+    def _failed(self, e, epoch_start):
+        """Workers died or a task raised: checkpoint the last finished step; the error to raise."""
+        self.acc["seconds"] = time.perf_counter() - epoch_start
+        path = self._checkpoint()
+        return type(e)(f"{e}; checkpoint saved to {path}; resume with --resume {self.run_dir}")
+
+    def _diverged(self, e):
+        """NaN or infinity: stop without saving (last.json keeps the last good state)."""
+        last = self.run_dir / "checkpoints" / "last.json"
+        kept = f"the last good checkpoint {last} is kept" if last.is_file() else "no checkpoint was saved"
+        return TrainingDiverged(
+            f"training diverged: {e} in step {self.step_in_epoch + 1}/{self.trainer.steps_per_epoch} "
+            f"of epoch {self.epoch + 1} (global step {self.trainer.global_step + 1}); {kept}; "
+            f"lower train.lr or set train.clip_grad_norm, and start a new run")
 
     def _should_stop(self):
         return (self.stop_signal is not None
@@ -329,7 +377,8 @@ class _Run:
                       eval_seconds=eval_seconds, workers=t.workers, **monitor.memory(),
                       cpu_percent=monitor.cpu_percent())
         self.history.append(record)
-        self.metrics.write(record)
+        with _writing(self.run_dir):
+            self.metrics.write(record)
         self.log(format_epoch(record))
         self.epoch, self.step_in_epoch, self.acc = self.epoch + 1, 0, _fresh_progress()
         key = "val_accuracy" if "val" in self.reports else "test_accuracy"
@@ -344,7 +393,8 @@ class _Run:
     def _write_eval(self):
         out = {"epoch": self.epoch, "step": self.trainer.global_step,
                "checkpoint": str(self.run_dir / "checkpoints" / "last.json"), **self.reports}
-        atomic_write_text(self.run_dir / "eval.json", json.dumps(out, indent=1))
+        with _writing(self.run_dir):
+            atomic_write_text(self.run_dir / "eval.json", json.dumps(out, indent=1))
 
     def _stop(self, epoch_start):
         self.acc["seconds"] = time.perf_counter() - epoch_start
@@ -373,6 +423,23 @@ class _Run:
                 "history": self.history, "final": self.history[-1] if self.history else None,
                 "eval": self.reports, "best": self.best, "num_params": len(t.weights),
                 "workers": t.workers, "micro_batch": t.engine.micro_batch}
+
+
+@contextlib.contextmanager
+def _writing(run_dir):
+    """A failed write in the run folder (permissions, a full disk) becomes one clear RunError."""
+    try:
+        yield
+    except OSError as e:
+        name = f" ({e.filename})" if e.filename else ""
+        raise RunError(f"cannot write to the run folder {run_dir}: {e.strerror or e}{name}; "
+                       f"{_write_advice(e)}, or choose another folder with --run-dir") from None
+
+
+def _write_advice(error):
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free some space"
+    return "check that the folder can be created and written (permissions, a file in the way)"
 
 
 def _fresh_progress():

@@ -6,7 +6,8 @@ Usage::
 
 For each network it runs forward, loss, backward and gradient accumulation on
 a micro-batch of samples, ``--repeats`` times, and prints the median per-layer
-forward/backward times in ms per sample. The last line is
+forward/backward times in ms per sample (the table of ``paracnn profile
+--layers``, from :mod:`paracnn.profiling.layers`). The last line is
 ``lenet5 train-step: N samples/s`` (the median over the repeats).
 
 Inputs are the first MNIST test images when ``PARACNN_DATA_DIR`` points at the
@@ -18,9 +19,7 @@ import argparse
 import os
 import platform
 import random
-import statistics
 import sys
-import time
 
 from paracnn import kernels
 from paracnn.layers.conv2d import Conv2d
@@ -28,8 +27,8 @@ from paracnn.layers.dense import Dense
 from paracnn.layers.flatten import Flatten
 from paracnn.layers.maxpool2d import MaxPool2d
 from paracnn.layers.relu import ReLU
-from paracnn.loss import softmax_cross_entropy
 from paracnn.model import Sequential
+from paracnn.profiling.layers import format_layer_table, layer_table
 
 
 def lenet5():
@@ -62,52 +61,13 @@ def load_inputs(n):
         "random images"
 
 
-def time_layers(model, samples):
-    """Per-layer forward, backward and gradient-sync seconds over the micro-batch, and the total.
-
-    Conv and dense layers defer their weight gradients to ``sync_grads`` at the
-    end of the micro-batch; that time is measured per layer and counted here.
-    """
-    n = len(model.layers)
-    fwd, bwd, sync = [0.0] * n, [0.0] * n, [0.0] * n
-    clock = time.perf_counter
-    model.zero_grad()
-    start = clock()
-    for seed, (x, label) in enumerate(samples):
-        for i, layer in enumerate(model.layers):
-            layer.training, layer.seed = True, seed
-            t = clock()
-            x = layer.forward(x)
-            fwd[i] += clock() - t
-        _, dy = softmax_cross_entropy(x, label)
-        for i in range(n - 1, -1, -1):
-            t = clock()
-            dy = model.layers[i].backward(dy)
-            bwd[i] += clock() - t
-    for i, layer in enumerate(model.layers):
-        t = clock()
-        layer.sync_grads()
-        sync[i] += clock() - t
-    return fwd, bwd, sync, clock() - start
-
-
 def bench(name, model, samples, repeats):
     model.build(seed=0)
-    time_layers(model, samples[:4])  # warm-up
-    runs = [time_layers(model, samples) for _ in range(repeats)]
-    n = len(samples)
-    print(f"\n{name}: {model.num_params():,} parameters, {n} samples x {repeats} repeats "
+    table = layer_table(model, samples, repeats)
+    print(f"\n{name}: {model.num_params():,} parameters, {len(samples)} samples x {repeats} repeats "
           f"(median ms per sample)")
-    print(f"  {'layer':<14}{'output':<14}{'forward':>9}{'backward':>10}{'grad-sync':>11}")
-    for i, layer in enumerate(model.layers):
-        f, b, s = (statistics.median(r[part][i] for r in runs) / n * 1e3 for part in range(3))
-        shape = "x".join(map(str, model.shapes[i]))
-        print(f"  {i:>2} {model.types[i]:<11}{shape:<14}{f:>9.3f}{b:>10.3f}{s:>11.3f}")
-    totals = sorted(r[3] for r in runs)
-    rate = n / statistics.median(totals)
-    print(f"  train-step total {statistics.median(totals) / n * 1e3:.2f} ms/sample "
-          f"(best {totals[0] / n * 1e3:.2f}, worst {totals[-1] / n * 1e3:.2f})")
-    return rate
+    print("\n".join(format_layer_table(table)))
+    return 1e3 / table["total_ms"][0]
 
 
 def main():

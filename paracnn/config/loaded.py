@@ -11,9 +11,9 @@ import copy
 import yaml
 
 from .. import __version__
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelTooLarge
 from ..layer import format_shape
-from ..model import Sequential
+from ..model import Sequential, available_memory, default_max_params, training_bytes
 from ..registry import get_registry
 from .checks import _as_path
 from .overrides import Override, apply_override, parse_override
@@ -90,7 +90,14 @@ class Config:
         model = self.locating(Sequential.from_config, self.data["model"], self.registry.resolve,
                               prefix=("model",))
         seed = self.data["train"]["seed"] if seed is None else seed
-        out = self.locating(model.build, seed, prefix=("model",))
+        limit = self.data["train"]["max_params"]
+        try:
+            out = model.build(seed, limit or default_max_params(self._workers()))
+        except ModelTooLarge as e:
+            e = ModelTooLarge(f"{e.message}: {self._memory_advice(limit, e.total)}", key=e.key)
+            raise self.locate(e, ("model",)) from None
+        except ConfigError as e:
+            raise self.locate(e, ("model",)) from None
         if tuple(out) != (self.num_classes,):
             last = len(model.layers) - 1
             raise self.locate(ConfigError(
@@ -99,10 +106,26 @@ class Config:
                 f"{self.num_classes} units", key=("model", "layers", last, "units")))
         return model
 
+    def _workers(self):
+        return self.data["train"]["workers"]
+
+    def _memory_advice(self, limit, total):
+        if limit:
+            return "make the model smaller, or raise train.max_params"
+        workers = self._workers()
+        return (f"training it would take about {_gb(training_bytes(total, workers))} GB as Python "
+                f"float lists ({workers} workers) but {_gb(available_memory())} GB of memory is "
+                f"available; make the model smaller, or set train.max_params "
+                f"(--set train.max_params=N) if you know it fits")
+
     def to_yaml(self):
         """The resolved config as YAML, for saving next to a run."""
         header = f"# resolved by paracnn {__version__} from {self.path}\n"
         return header + yaml.dump(self.data, Dumper=_Dumper, sort_keys=False)
+
+
+def _gb(nbytes):
+    return f"{nbytes / 1e9:,.1f}"
 
 
 class _Dumper(yaml.SafeDumper):

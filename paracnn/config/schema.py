@@ -25,6 +25,7 @@ TRAIN_DEFAULTS = {
     "epochs": 1, "batch_size": 64, "optimizer": "sgd", "lr": 0.01, "momentum": 0.0,
     "nesterov": False, "weight_decay": 0.0, "schedule": "constant", "seed": 0, "workers": 0,
     "micro_batch": None, "clip_grad_norm": None, "eval_batch": None, "start_method": None,
+    "max_params": None, "max_worker_failures": 3, "worker_timeout": 300.0,
 }
 DATASET_IMAGES = {"mnist": ((1, 28, 28), 10), "fashion-mnist": ((1, 28, 28), 10)}
 START_METHODS = ("fork", "spawn", "forkserver")
@@ -55,6 +56,9 @@ TRAIN_RULES = {
     "clip_grad_norm": partial(_maybe, partial(check_float, low=0.0, low_open=True)),
     "eval_batch": _optional_positive_int,
     "start_method": partial(_maybe, _check_start_method),
+    "max_params": _optional_positive_int,
+    "max_worker_failures": partial(check_int, minimum=0),
+    "worker_timeout": partial(check_float, low=0.0),
 }
 SCHEDULE_RULES = {
     "step_size": _positive_int,

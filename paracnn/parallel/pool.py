@@ -10,6 +10,11 @@ weight version, gradient slot), the recomputed step is bit-identical.
 ``multiprocessing.Pool`` cannot do this: it hangs when a worker is killed
 (CPython gh-66587).
 
+A worker that is alive but answers nothing (stuck in a plugin, or stopped
+with SIGSTOP) is killed after ``task_timeout`` seconds without progress and
+then treated like a dead one. A task that *raises* is not retried: the same
+task would raise again, so :class:`WorkerTaskError` names the layer instead.
+
 Tasks are handed out dynamically, at most :attr:`WorkerPool.depth` in flight
 per worker, so a fast worker takes more micro-batches than a slow one. The
 *result* of a run never depends on that assignment.
@@ -18,10 +23,11 @@ per worker, so a fast worker takes more micro-batches than a slow one. The
 import collections
 import multiprocessing
 import os
+import signal
 import time
 from multiprocessing.connection import wait
 
-from ..errors import ParacnnError
+from ..errors import ParacnnError, TaskError
 from .worker import worker_main
 
 #: seconds a worker may take to start (import paracnn, unpickle the model, attach).
@@ -36,8 +42,19 @@ class WorkerError(ParacnnError):
     exit_code = 3
 
 
-class WorkerTaskError(RuntimeError):
-    """A task raised inside a worker (a bug, e.g. in a layer); carries its traceback."""
+class WorkerTaskError(TaskError, RuntimeError):
+    """A task raised inside a worker (a bug, e.g. in a layer); names the layer and the exception.
+
+    The worker's traceback is the ``__cause__`` (a :class:`RemoteTraceback`), which
+    ``paracnn --debug`` prints.
+    """
+
+
+class RemoteTraceback(Exception):
+    """The text of a traceback from a worker process."""
+
+    def __str__(self):
+        return self.args[0]
 
 
 def describe_exit(exitcode):
@@ -45,7 +62,6 @@ def describe_exit(exitcode):
     if exitcode is None:
         return "still running"
     if exitcode < 0:
-        import signal
         try:
             name = signal.Signals(-exitcode).name
         except ValueError:
@@ -64,11 +80,13 @@ class WorkerPool:
         max_failures: deaths tolerated in a row (without a clean run in between)
             before :meth:`run` gives up with :class:`WorkerError`.
         log: called with a one-line message when a worker is replaced.
+        task_timeout: seconds a busy worker may go without finishing a task before
+            it is killed and replaced; None or 0 waits forever.
     """
 
     depth = 2
 
-    def __init__(self, setup, workers, start_method=None, max_failures=3, log=None):
+    def __init__(self, setup, workers, start_method=None, max_failures=3, log=None, task_timeout=None):
         if workers < 1:
             raise ValueError("a WorkerPool needs at least one worker")
         try:
@@ -82,6 +100,7 @@ class WorkerPool:
         self.size = workers
         self.max_failures = max_failures
         self.log = log
+        self.task_timeout = task_timeout
         self.procs = [None] * workers
         self.conns = [None] * workers
         self.failures = 0
@@ -138,13 +157,13 @@ class WorkerPool:
         """PIDs of the live workers (for memory accounting)."""
         return [p.pid for p in self.procs if p is not None and p.is_alive()]
 
-    def _replace(self, w):
+    def _replace(self, w, reason=None):
         proc = self.procs[w]
         proc.join(1.0)
         self.failures += 1
         self.restarts += 1
         self.last_failure = (w, proc.pid, proc.exitcode)
-        message = (f"worker {w} (pid {proc.pid}) {describe_exit(proc.exitcode)}")
+        message = (f"worker {w} (pid {proc.pid}) {reason or describe_exit(proc.exitcode)}")
         try:
             self.conns[w].close()
         except OSError:
@@ -166,10 +185,17 @@ class WorkerPool:
         results = [None] * len(tasks)
         todo = collections.deque(range(len(tasks)))
         inflight = [collections.deque() for _ in range(self.size)]
+        # NOTE: when each worker last made progress: got work while idle, or answered.
+        progress = [time.monotonic()] * self.size
         remaining = len(tasks)
         clean = True
         while remaining:
+            idle = [not q for q in inflight]
             self._dispatch(tasks, todo, inflight)
+            now = time.monotonic()
+            for w in range(self.size):
+                if idle[w] and inflight[w]:
+                    progress[w] = now
             # NOTE: every sentinel, busy or not: a worker that died idle must be
             # replaced too, or its share of the tasks would never be sent.
             objs = {}
@@ -177,24 +203,40 @@ class WorkerPool:
                 objs[self.conns[w]] = w
                 objs[self.procs[w].sentinel] = w
             ready = wait(list(objs), timeout=POLL_SECONDS)
-            dead = set()
+            dead = {}
             for obj in ready:
                 w = objs[obj]
                 if w in dead:
                     continue
-                remaining -= self._drain(w, inflight[w], results)
+                done = self._drain(w, inflight[w], results)
+                if done:
+                    progress[w] = time.monotonic()
+                remaining -= done
                 if not self.procs[w].is_alive() or obj is self.procs[w].sentinel:
                     self.procs[w].join(0.1)
                     if not self.procs[w].is_alive():
-                        dead.add(w)
+                        dead[w] = None
+            dead.update(self._kill_hung(inflight, progress, dead))
             for w in sorted(dead):
                 clean = False
                 todo.extendleft(reversed(inflight[w]))
                 inflight[w].clear()
-                self._replace(w)
+                self._replace(w, dead[w])
         if clean:
             self.failures = 0
         return results
+
+    def _kill_hung(self, inflight, progress, dead):
+        """Kill the busy workers that made no progress for ``task_timeout`` s: ``{w: reason}``."""
+        if not self.task_timeout:
+            return {}
+        now, hung = time.monotonic(), {}
+        for w in range(self.size):
+            if w not in dead and inflight[w] and now - progress[w] > self.task_timeout:
+                self.procs[w].kill()  # NOTE: SIGKILL ends a SIGSTOPped process too
+                hung[w] = (f"did not finish a task within {self.task_timeout:g} s (hung, or "
+                           f"stopped); killed it with signal {signal.SIGKILL.value} (SIGKILL)")
+        return hung
 
     def _dispatch(self, tasks, todo, inflight):
         for w in range(self.size):
@@ -219,7 +261,9 @@ class WorkerPool:
             except (EOFError, OSError):
                 break
             if msg[0] == "error":
-                raise WorkerTaskError(f"a task failed in worker {w} (pid {self.procs[w].pid}):\n{msg[2]}")
+                summary = msg[3] if len(msg) > 3 else "a task raised"
+                raise WorkerTaskError(f"{summary}, in worker {w} (pid {self.procs[w].pid}); run with "
+                                      f"--debug to see the worker's traceback") from RemoteTraceback(msg[2])
             task_id = msg[1]
             inflight.remove(task_id)
             results[task_id] = msg[2]

@@ -11,11 +11,16 @@ Determinism rests on three things done here:
 - the per-sample seed (dropout masks, ...) is :func:`sample_seed` of
   ``(seed, epoch, index)``, never of the process;
 - the result goes into the gradient **slot of its micro-batch** (``slot * P``
-  in the shared gradient block), and the parent sums the slots in slot order.
+  in the shared gradient block), and :func:`mean_of_slots` adds the slots in
+  slot order, element by element, wherever it runs (a worker reducing one
+  slice of the vector, or the parent reducing all of it).
 """
 
 import hashlib
 import time
+from array import array
+from itertools import repeat
+from operator import add, truediv
 
 from ..loss import softmax_cross_entropy
 
@@ -24,6 +29,19 @@ def sample_seed(seed, epoch, index):
     """The seed of sample ``index`` in ``epoch`` of a run seeded with ``seed`` (63 bits)."""
     digest = hashlib.blake2b(f"paracnn-sample:{seed}:{epoch}:{index}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1
+
+
+def mean_of_slots(grads, num_params, count, samples, lo, hi):
+    """Elements ``lo:hi`` of ``(((slot0 + slot1) + slot2) + ...) / samples`` over ``count`` slots.
+
+    Each element is added in slot order and divided once, so any cut of
+    ``0:num_params`` into slices gives the bits of the whole-vector reduction.
+    """
+    p = num_params
+    mean = grads[lo:hi].tolist()
+    for k in range(1, count):
+        mean = list(map(add, mean, grads[k * p + lo:k * p + hi]))
+    return list(map(truediv, mean, repeat(samples)))
 
 
 class Compute:
@@ -35,13 +53,16 @@ class Compute:
             ``num_params`` values: the current weights.
         grads: a float64 buffer of ``slots * num_params`` values.
         datasets: ``{split: ImageSet}``.
+        mean: a float64 buffer of ``num_params`` values that :meth:`reduce`
+            writes the mean gradient into (workers only).
     """
 
-    def __init__(self, model, params, grads, datasets):
+    def __init__(self, model, params, grads, datasets, mean=None):
         self.model = model
         self.params = params
         self.grads = grads
         self.datasets = datasets
+        self.mean = mean
         self.num_params = model.num_params()
         self.version = None
 
@@ -69,6 +90,16 @@ class Compute:
         p = self.num_params
         self.grads[slot * p:(slot + 1) * p] = model.get_grads()
         return loss_sum, correct, time.perf_counter() - start
+
+    def reduce(self, count, samples, lo, hi):
+        """Write elements ``lo:hi`` of the mean of slots ``0..count-1`` into ``mean``.
+
+        Reads only the slots and writes only its slice, so a rerun (after a
+        worker died) gives the same bits. Returns busy seconds.
+        """
+        start = time.perf_counter()
+        self.mean[lo:hi] = array("d", mean_of_slots(self.grads, self.num_params, count, samples, lo, hi))
+        return time.perf_counter() - start
 
     def evaluate(self, version, split, indices):
         """Inference over ``indices``: ``(losses, predicted classes, busy_seconds)``, per sample."""

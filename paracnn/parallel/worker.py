@@ -4,13 +4,18 @@ Messages from the parent (tuples, small: indices only, never weights)::
 
     ("train", task_id, version, split, seed, epoch, indices, slot)
     ("eval",  task_id, version, split, indices)
+    ("reduce", task_id, count, samples, lo, hi)
     ("stop",)
 
 Answers::
 
     ("ready", pid)                      once, after attaching
     ("done", task_id, result)           result = Compute.train / Compute.evaluate
-    ("error", task_id, traceback_text)  the task raised; the parent re-raises
+    ("error", task_id, traceback_text, summary)
+                                        the task raised; ``summary`` (one line, from
+                                        :func:`describe_failure`) names the layer. Only
+                                        text crosses the pipe: the exception itself may
+                                        not pickle.
 
 A worker ignores SIGINT and SIGTERM: Ctrl-C reaches the whole process group,
 and the parent must finish the step, save a checkpoint and then stop the
@@ -35,7 +40,7 @@ class WorkerSetup:
     Args:
         model: the built model (its weights are replaced at the first task).
         params_name: shared block holding the weight vector.
-        grads_name: shared block holding ``slots`` gradient vectors.
+        grads_name: shared block holding ``slots`` gradient vectors, then the mean gradient.
         slots: number of gradient slots (micro-batches per step).
         datasets: ``{split: SharedImageSet}`` handles.
     """
@@ -74,12 +79,13 @@ def _attach(setup, blocks):
     grads_block = attach_block(setup.grads_name)
     blocks += [params_block, grads_block]
     datasets = {split: handle.attach(blocks) for split, handle in setup.datasets.items()}
-    return Compute(setup.model, doubles(params_block, p), doubles(grads_block, p * setup.slots), datasets)
+    return Compute(setup.model, doubles(params_block, p), doubles(grads_block, p * setup.slots), datasets,
+                   mean=doubles(grads_block, p, offset=p * setup.slots))
 
 
 def _detach(compute):
     # NOTE: views must go before their blocks close, or SharedMemory.__del__ complains at exit.
-    views = [compute.params, compute.grads]
+    views = [compute.params, compute.grads, compute.mean]
     for ds in compute.datasets.values():
         views += [ds.images, ds.labels]
     compute.datasets = {}
@@ -103,9 +109,41 @@ def _serve(conn, compute, parent_pid):
                 result = compute.train(*msg[2:])
             elif kind == "eval":
                 result = compute.evaluate(*msg[2:])
+            elif kind == "reduce":
+                result = compute.reduce(*msg[2:])
             else:
                 raise ValueError(f"unknown task kind {kind!r}")
-        except Exception:
-            conn.send(("error", task_id, traceback.format_exc()))
+        except Exception as e:
+            conn.send(("error", task_id, traceback.format_exc(), describe_failure(e, compute.model)))
             continue
         conn.send(("done", task_id, result))
+
+
+def describe_failure(exc, model):
+    """One line: the model layer ``exc`` was raised in, and the exception's type and text.
+
+    For example ``layers[3] leaky_relu raised ZeroDivisionError: boom (in backward)``.
+    The layer is the outermost frame of the traceback whose ``self`` is one of
+    ``model.layers``, so a block's inner layer is reported as the block.
+    """
+    where = None
+    try:
+        for frame, _ in traceback.walk_tb(exc.__traceback__):
+            owner = frame.f_locals.get("self")
+            index = next((i for i, layer in enumerate(model.layers) if layer is owner), None)
+            if index is not None:
+                where = (index, frame.f_code.co_name)
+                break
+    except Exception:  # NOTE: describing a failure must not fail; the traceback still travels
+        pass
+    try:
+        text = " ".join(str(exc).split())
+    except Exception:  # NOTE: a plugin's exception whose __str__ itself fails
+        text = "(its message could not be read)"
+    if len(text) > 300:
+        text = text[:297] + "..."
+    what = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if where is None:
+        return f"a task raised {what} (outside the model's layers)"
+    index, method = where
+    return f"layers[{index}] {model.types[index]} raised {what} (in {method})"

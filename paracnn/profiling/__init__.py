@@ -1,0 +1,58 @@
+"""``paracnn profile``: CPU-scaling profiles that separate software from hardware.
+
+On a shared machine raw timings lie, so a profile measures three things side
+by side: the serial step (an in-process trainer, no pool), the step on ``p``
+workers, and what ``p`` busy processes of a fixed pure-CPU burn get from the
+hardware at that moment. From them:
+
+- ``speedup`` = T_serial / T(p), ``efficiency`` = speedup / p, and the
+  Karp–Flatt serial fraction (:mod:`.scaling`);
+- ``calibration_speedup`` (cores' worth the hardware gave, :mod:`.calibrate`)
+  and ``relative_efficiency`` = speedup / calibration_speedup;
+- an Amdahl fit, against the calibrated cores and against raw worker counts,
+  with predicted speedups at 8 to 64 cores and the ceiling 1/f.
+
+The modules: :mod:`.runner` (the measurements), :mod:`.scaling` (the
+arithmetic), :mod:`.calibrate`, :mod:`.machine` (usable CPUs, cgroup quotas),
+:mod:`.layers` (per-layer times) and :mod:`.report` (table, JSON, CSV, plot).
+
+Example::
+
+    from paracnn.config import load_config
+    from paracnn.profiling import profile, format_profile
+    result = profile(load_config("configs/lenet.yaml"), [1, 2], steps=5, synthetic=True)
+    print(format_profile(result))
+"""
+
+import sys
+
+from .layers import format_layer_table, layer_table, time_layers
+from .machine import cgroup_cpu_quota, oversubscription_warnings, usable_cpus
+from .report import format_profile, require_matplotlib, write_csv, write_json, write_plot
+from .runner import parse_workers, profile, synthetic_config
+from .scaling import amdahl_fit, amdahl_report, amdahl_speedup, karp_flatt
+
+__all__ = ["profile", "profile_from_cli", "format_profile", "write_json", "write_csv", "write_plot",
+           "parse_workers", "synthetic_config", "amdahl_fit", "amdahl_report", "amdahl_speedup",
+           "karp_flatt", "usable_cpus", "cgroup_cpu_quota", "oversubscription_warnings",
+           "time_layers", "layer_table", "format_layer_table", "require_matplotlib"]
+
+
+def _progress(line):
+    print(line, file=sys.stderr, flush=True)
+
+
+def profile_from_cli(args, config):
+    """``paracnn profile``: run, print the table, write the files asked for; return 0."""
+    workers = parse_workers(args.workers)
+    if args.plot:
+        require_matplotlib()  # NOTE: fail before minutes of measuring, not after
+    result = profile(config, workers, steps=args.steps, start_method=args.start_method,
+                     data_dir=args.data_dir, layers=args.layers, synthetic=args.synthetic,
+                     log=_progress)
+    print(format_profile(result))
+    for path, write in ((args.json, write_json), (args.csv, write_csv), (args.plot, write_plot)):
+        if path:
+            write(result, path)
+            print(f"wrote {path}")
+    return 0

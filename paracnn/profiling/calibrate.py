@@ -1,0 +1,132 @@
+"""What the hardware delivers right now: a fixed pure-Python burn in 1 and in p processes.
+
+``p`` burner processes wait on pipes. A measurement sends the same fixed
+workload (:func:`burn`) to one of them, then to ``p`` at once, and times each
+from the first send to the last answer. ``c(p) = p * t1 / tp`` is the number
+of cores' worth that ``p`` busy processes got: 2.0 on two idle cores, 1.1 when
+a neighbour on the host takes the second one. Measurements alternate 1 and
+``p`` so that a change of host load hits both, and the profile takes them
+right before and right after each worker count's run, and once after each of
+its timed steps.
+
+Example::
+
+    with Calibrator(4) as cal:
+        pairs = cal.measure(2)            # [(t1, t2), ...]
+        calibration_speedup(2, pairs)     # e.g. 1.93
+"""
+
+import multiprocessing
+import signal
+import statistics
+import time
+from operator import mul
+
+#: work per burn: rounds of a 1000-long dot product (C loop over floats, like the
+#: kernels' ``sum(map(mul))``) and 50 interpreted float operations: ~0.1 s on one core.
+BURN_ROUNDS = 2500
+
+#: seconds a burner may take to start.
+START_TIMEOUT = 120.0
+
+
+def burn(rounds=BURN_ROUNDS):
+    """The fixed CPU workload: ``rounds`` x (1000 multiply-adds in C + 50 in the interpreter)."""
+    a = [i * 1e-3 for i in range(1000)]
+    b = a[::-1]
+    head = a[:50]
+    acc = 0.0
+    for _ in range(rounds):
+        acc = acc * 0.5 + sum(map(mul, a, b)) * 1e-6
+        for v in head:
+            acc += v * 0.25
+    return acc
+
+
+def burner_main(conn):
+    """A burner process: burn ``rounds`` on each message until told ``None`` or the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # NOTE: Ctrl-C is the parent's to handle
+    try:
+        conn.send("ready")
+        while True:
+            rounds = conn.recv()
+            if rounds is None:
+                return
+            conn.send(burn(rounds))
+    except (EOFError, OSError):
+        pass  # the parent went away
+    finally:
+        conn.close()
+
+
+class Calibrator:
+    """``processes`` idle burners, ready to measure ``c(p)`` for any ``p <= processes``.
+
+    Args:
+        processes: the largest ``p`` to measure.
+        start_method: as for the worker pool.
+        rounds: work per burn (see :func:`burn`).
+        repeats: 1-vs-p pairs per :meth:`measure`.
+    """
+
+    def __init__(self, processes, start_method=None, rounds=None, repeats=3):
+        ctx = multiprocessing.get_context(start_method)
+        self.rounds, self.repeats = rounds or BURN_ROUNDS, repeats
+        self.conns, self.procs = [], []
+        try:
+            for i in range(processes):
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(target=burner_main, args=(child,), name=f"paracnn-burner-{i}",
+                                   daemon=True)
+                proc.start()
+                child.close()
+                self.conns.append(parent)
+                self.procs.append(proc)
+            for conn in self.conns:
+                if not conn.poll(START_TIMEOUT):
+                    raise RuntimeError(f"a calibration process did not start within {START_TIMEOUT:.0f} s")
+                conn.recv()
+            self._burn(processes)  # warm-up: page in the code, wake the cores
+        except BaseException:
+            self.close()
+            raise
+
+    def _burn(self, p):
+        start = time.perf_counter()
+        for conn in self.conns[:p]:
+            conn.send(self.rounds)
+        for conn in self.conns[:p]:
+            conn.recv()
+        return time.perf_counter() - start
+
+    def measure(self, p, repeats=None):
+        """Pairs ``(t1, tp)``: seconds for the burn in 1 process, then in ``p`` at once."""
+        return [(self._burn(1), self._burn(p)) for _ in range(repeats or self.repeats)]
+
+    def close(self):
+        for conn in self.conns:
+            try:
+                conn.send(None)
+            except OSError:
+                pass
+        for proc in self.procs:
+            proc.join(5.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        for conn in self.conns:
+            conn.close()
+        self.conns, self.procs = [], []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def calibration_speedup(p, pairs):
+    """``p * median(t1) / median(tp)`` over ``(t1, tp)`` pairs; exactly 1.0 for ``p == 1``."""
+    if p == 1:
+        return 1.0
+    return p * statistics.median(t1 for t1, _ in pairs) / statistics.median(tp for _, tp in pairs)

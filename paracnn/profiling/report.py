@@ -1,0 +1,173 @@
+"""A profile as a terminal table, a JSON file, a CSV file (one row per worker count) or a plot."""
+
+import csv
+import json
+
+from ..errors import ParacnnError
+from .layers import format_layer_table
+from .machine import describe_cpus
+from .scaling import amdahl_speedup
+
+#: the CSV columns, one row per worker count (``worker_uss_mb`` joined by ``;``).
+CSV_KEYS = ("workers", "samples_per_second", "speedup", "efficiency", "karp_flatt",
+            "calibration_speedup", "relative_efficiency", "karp_flatt_calibrated", "step_seconds",
+            "compute_seconds", "broadcast_seconds", "reduce_update_seconds", "wait_seconds",
+            "paired_serial_seconds", "cpu_percent", "cpu_seconds", "cpu_work_ratio", "parent_rss_mb",
+            "total_pss_mb",
+            "worker_uss_mb", "weights_match")
+
+PLOT_HINT = 'pip install "paracnn[plot]"'
+
+SCALING_HEADER = (f"{'workers':>7} {'samples/s':>9} {'speedup':>7} {'effic.':>7} {'K-F':>7} "
+                  f"{'hw x':>5} {'rel.eff':>7} {'K-F cal':>7}")
+SPLIT_HEADER = (f"{'workers':>7} {'step':>8} {'compute':>8} {'bcast':>6} {'reduce+upd':>10} {'wait':>6} "
+                f"{'cpu %':>5} {'cpu ms':>7} {'work':>6} {'RSS MB':>7} {'PSS MB':>7}  worker USS MB")
+
+
+def _pct(v, width=7):
+    return f"{'-':>{width}}" if v is None else f"{100 * v:>{width - 1}.1f}%"
+
+
+def _scaling_row(name, r):
+    hw = "-" if r.get("calibration_speedup") is None else f"{r['calibration_speedup']:.2f}"
+    return (f"{name:>7} {r['samples_per_second']:>9.1f} {r.get('speedup', 1.0):>7.2f} "
+            f"{_pct(r.get('efficiency'))} {_pct(r.get('karp_flatt'))} {hw:>5} "
+            f"{_pct(r.get('relative_efficiency'))} {_pct(r.get('karp_flatt_calibrated'))}")
+
+
+def _split_row(name, r):
+    ms = {k: 1e3 * r[f"{k}_seconds"] for k in ("step", "compute", "broadcast", "reduce_update", "wait")}
+    uss = ",".join(f"{u:.0f}" for u in r.get("worker_uss_mb") or []) or "-"
+    return (f"{name:>7} {ms['step']:>8.1f} {ms['compute']:>8.1f} {ms['broadcast']:>6.1f} "
+            f"{ms['reduce_update']:>10.1f} {ms['wait']:>6.1f} {r['cpu_percent']:>5.0f} "
+            f"{1e3 * r['cpu_seconds']:>7.0f} {r.get('cpu_work_ratio', 1.0) or 0.0:>6.3f} "
+            f"{r['parent_rss_mb']:>7.1f} {r['total_pss_mb']:>7.1f}  {uss}")
+
+
+def _amdahl_line(label, a):
+    f = a["serial_fraction"]
+    if f is None:
+        return f"  {label}: nothing to fit (no point above one worker, or the hardware gave too little)"
+    ceiling = "none (superlinear)" if a["ceiling"] is None else f"{a['ceiling']:.0f}x"
+    pred = ", ".join(f"{p}: {v:.1f}x" for p, v in a["predicted_speedup"].items())
+    return f"  {label}: f = {100 * f:.2f} %, ceiling {ceiling}; predicted speedup at {pred}"
+
+
+def format_profile(result):
+    """The whole profile as terminal lines."""
+    m, s, a = result["machine"], result["serial"], result["amdahl"]
+    data = "synthetic data" if result["synthetic"] else f"{result['dataset']} data"
+    cpus = {"usable": m["usable_cpus"], "affinity": m["affinity_cpus"], "cgroup_quota": m["cgroup_cpu_quota"]}
+    load = m["load_average"][0] if m["load_average"] else "n/a"
+    lines = [f"profile of {result['config']} on {data}: {result['num_params']:,} parameters, batch "
+             f"{m['batch_size']} (micro-batch {m['micro_batch']}), {m['steps']} timed steps per run",
+             f"Python {m['python']}, math.sumprod {'yes' if m['sumprod'] else 'no'}, {describe_cpus(cpus)}, "
+             f"start method {m['start_method']}, load average {load}",
+             "", "Scaling (medians; hw x: cores' worth a pure-CPU burn in as many processes got, around "
+             "the run; rel.eff = speedup / hw x; K-F: Karp-Flatt serial fraction, raw and against hw x)",
+             SCALING_HEADER, _scaling_row("serial", s)]
+    lines += [_scaling_row(str(r["workers"]), r) for r in result["runs"]]
+    lines += ["", "Per step (median ms) and resources (cpu: parent + workers; work: cpu ms over the "
+              "serial step's; parent RSS, total PSS of parent + workers, each worker's USS)",
+              SPLIT_HEADER, _split_row("serial", s)]
+    lines += [_split_row(str(r["workers"]), r) for r in result["runs"]]
+    order = ["calibrated", "raw"] if a["fit_on"] == "calibrated" else ["raw", "calibrated"]
+    labels = {"calibrated": "calibrated: S against hw x (the software's own serial fraction)",
+              "raw": "raw: S against workers (software and hardware together)"}
+    lines += ["", "Amdahl fits (the first is the one reported):"]
+    lines += [_amdahl_line(labels[k], a[k]) for k in order]
+    bound = a[a["fit_on"]]["predicted_speedup_task_bound"]
+    if bound and a.get("tasks_per_step"):
+        lines.append(f"  with {a['tasks_per_step']} micro-batches per step as the only tasks: "
+                     + ", ".join(f"{p}: {v:.1f}x" for p, v in bound.items()))
+    serial_ms = 1e3 * (s["broadcast_seconds"] + s["reduce_update_seconds"])
+    lines.append(f"Parent serial work per step (broadcast + reduce + update): serial {serial_ms:.1f} ms "
+                 f"({100 * serial_ms / 1e3 / s['step_seconds']:.2f} % of the step); "
+                 + ", ".join(f"{r['workers']} workers "
+                             f"{1e3 * (r['broadcast_seconds'] + r['reduce_update_seconds']):.1f} ms"
+                             for r in result["runs"]))
+    same = all(r["weights_match"] for r in result["runs"])
+    lines.append(f"Weights after {m['steps'] + 1} steps: "
+                 + ("bit-identical to the serial baseline at every worker count." if same else
+                    "DIFFER from the serial baseline at "
+                    + ", ".join(str(r["workers"]) for r in result["runs"] if not r["weights_match"])
+                    + " workers: a determinism bug."))
+    for w in result["warnings"]:
+        lines.append(f"warning: {w}")
+    if "layers" in result:
+        t = result["layers"]
+        lines += ["", f"Per-layer times, in-process ({t['samples']} samples x {t['repeats']} repeats, "
+                      f"median ms per sample):"] + format_layer_table(t)
+    return "\n".join(lines)
+
+
+def write_json(result, path):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=1)
+        f.write("\n")
+
+
+def write_csv(result, path):
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(CSV_KEYS)
+        for r in result["runs"]:
+            writer.writerow([_csv_value(r.get(k)) for k in CSV_KEYS])
+
+
+def _csv_value(value):
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    return value
+
+
+def require_matplotlib():
+    """Import matplotlib's Figure, or a one-line ParacnnError saying how to install it."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ParacnnError(f"--plot needs matplotlib, which is not installed; install it with: "
+                           f"{PLOT_HINT}") from None
+    return Figure
+
+
+def write_plot(result, path):
+    """Speedup and efficiency against workers, with the ideal and the Amdahl lines, as a PNG."""
+    Figure = require_matplotlib()
+    runs = result["runs"]
+    ps = [r["workers"] for r in runs]
+    top = max(ps + [2])
+    xs = [1 + (top - 1) * i / 100 for i in range(101)]
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    ax, bx = fig.subplots(1, 2)
+    ax.plot([1, top], [1, top], ":", color="grey", label="ideal")
+    bx.plot([1, top], [1, 1], ":", color="grey", label="ideal")
+    styles = {"calibrated": ("-", "C2"), "raw": ("--", "C3")}
+    for kind, (style, colour) in styles.items():
+        f = result["amdahl"][kind]["serial_fraction"]
+        if f is None:
+            continue
+        f = max(0.0, f)
+        label = f"Amdahl, {kind} fit (f = {100 * f:.2f} %)"
+        ax.plot(xs, [amdahl_speedup(f, x) for x in xs], style, color=colour, label=label)
+        bx.plot(xs, [amdahl_speedup(f, x) / x for x in xs], style, color=colour, label=label)
+    hw = [(r["workers"], r["calibration_speedup"]) for r in runs if r["calibration_speedup"]]
+    ax.plot([p for p, _ in hw], [c for _, c in hw], "s--", color="C7", label="hardware (calibration burn)")
+    ax.plot(ps, [r["speedup"] for r in runs], "o-", color="C0", label="measured speedup")
+    bx.plot(ps, [r["efficiency"] for r in runs], "o-", color="C0", label="efficiency (speedup / workers)")
+    rel = [(r["workers"], r["relative_efficiency"]) for r in runs if r["relative_efficiency"]]
+    bx.plot([p for p, _ in rel], [e for _, e in rel], "D-", color="C1",
+            label="relative efficiency (speedup / hardware)")
+    ax.set(xlabel="workers", ylabel="speedup over the serial step", title="Speedup")
+    highest = max([1.0] + [r["efficiency"] for r in runs] + [e for _, e in rel])
+    bx.set(xlabel="workers", ylabel="efficiency", title="Efficiency", ylim=(0, 1.1 * highest))
+    for axis in (ax, bx):
+        axis.set_xticks(ps)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    m = result["machine"]
+    fig.suptitle(f"{result['config']}: batch {m['batch_size']}, Python {m['python']}, "
+                 f"{m['usable_cpus']:g} usable CPUs", fontsize=10)
+    fig.savefig(path, dpi=110)

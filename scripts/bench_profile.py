@@ -1,0 +1,76 @@
+"""CPU scaling of LeNet-5 at batch 64: ``paracnn profile`` with a summary against the targets.
+
+Usage::
+
+    python scripts/bench_profile.py [--workers 1,2] [--steps 8] [--json FILE] [--plot FILE]
+
+Profiles ``configs/lenet.yaml`` at batch 64 on synthetic 1x28x28 images, or on
+MNIST when ``PARACNN_DATA_DIR`` is set, prints the profile table, then a
+summary: relative efficiency and Karp–Flatt serial fraction at the largest
+worker count, the Amdahl ceiling, and the parent's serial work per step.
+Targets on a 2-vCPU machine: relative efficiency >= 95 % at 2 workers and a
+(calibrated) Karp–Flatt serial fraction <= 1 %.
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from paracnn.config import load_config
+from paracnn.profiling import format_profile, parse_workers, profile, write_json, write_plot
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def summary(result):
+    """The lines that matter, checked against the targets."""
+    s, last = result["serial"], result["runs"][-1]
+    a = result["amdahl"]
+    p = last["workers"]
+
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:.2f} %"
+
+    parent_ms = 1e3 * (last["broadcast_seconds"] + last["reduce_update_seconds"])
+    serial_ms = 1e3 * (s["broadcast_seconds"] + s["reduce_update_seconds"])
+    ceiling = "none" if a["ceiling"] is None else f"{a['ceiling']:.0f}x"
+    lines = [
+        f"lenet5 batch {result['machine']['batch_size']}: serial {s['samples_per_second']:.1f} samples/s "
+        f"({1e3 * s['step_seconds']:.0f} ms/step); {p} workers {last['samples_per_second']:.1f} samples/s, "
+        f"speedup {last['speedup']:.2f}, hardware gave {last['calibration_speedup']:.2f} cores' worth",
+        f"relative efficiency at {p} workers: {pct(last['relative_efficiency'])} (target >= 95 %)",
+        f"Karp-Flatt serial fraction at {p} workers: raw {pct(last['karp_flatt'])}, calibrated "
+        f"{pct(last['karp_flatt_calibrated'])} (target <= 1 %)",
+        f"Amdahl ({a['fit_on']} fit): f = {pct(a['serial_fraction'])}, ceiling {ceiling}, "
+        + ", ".join(f"{k} cores {v:.1f}x" for k, v in a["predicted_speedup"].items()),
+        f"parent serial work per step (broadcast + reduce + update): {serial_ms:.1f} ms in-process, "
+        f"{parent_ms:.1f} ms at {p} workers = {100 * parent_ms / 1e3 / s['step_seconds']:.2f} % "
+        f"of the serial step",
+    ]
+    return lines
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", default="1,2", help="worker counts (default 1,2)")
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per worker count (default 8)")
+    parser.add_argument("--start-method", choices=("fork", "spawn", "forkserver"))
+    parser.add_argument("--json", metavar="FILE")
+    parser.add_argument("--plot", metavar="FILE")
+    args = parser.parse_args()
+    real = bool(os.environ.get("PARACNN_DATA_DIR"))
+    config = load_config(REPO / "configs/lenet.yaml", ["train.batch_size=64"])
+    result = profile(config, parse_workers(args.workers), steps=args.steps, start_method=args.start_method,
+                     synthetic=not real, log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(format_profile(result))
+    print()
+    print("\n".join(summary(result)))
+    if args.json:
+        write_json(result, args.json)
+    if args.plot:
+        write_plot(result, args.plot)
+
+
+if __name__ == "__main__":
+    main()
