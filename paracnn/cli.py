@@ -25,6 +25,8 @@ EPILOGS = {
   paracnn check configs/lenet.yaml            validate, build and gradient-check a model
   paracnn train configs/lenet.yaml --workers 4
   paracnn evaluate --checkpoint runs/lenet-20261122-101500/checkpoints/best.json
+  paracnn profile configs/lenet.yaml --workers 1,2 --synthetic
+  paracnn new-layer my_layer --dir plugins    scaffold a layer-plugin package
 
 Set PARACNN_DISABLE_PLUGINS=1 to use the built-in layers only.""",
     "layers": """examples:
@@ -133,6 +135,9 @@ def build_parser():
                    help="multiprocessing start method: fork, spawn or forkserver")
     p.add_argument("--data-dir", metavar="D", help="the folder holding (or receiving) the datasets")
     p.set_defaults(handler=cmd_profile)
+
+    from .scaffold import add_parser as add_new_layer_parser
+    add_new_layer_parser(sub, parents=[common])
     return parser
 
 
@@ -160,9 +165,10 @@ def cmd_layers(args):
         print(json.dumps({"plugins_disabled": registry.plugins_disabled, "layers": rows}, indent=2))
         return 0
     width = max([len(r["name"]) for r in rows] + [4])
-    for r in rows:
-        source = f"{r['distribution']} {r['version']}".strip()
-        print(f"{r['name']:<{width}}  {source:<18} {r['value']}")
+    sources = [f"{r['distribution']} {r['version']}".strip() for r in rows]
+    source_width = max(map(len, sources), default=0)
+    for r, source in zip(rows, sources):
+        print(f"{r['name']:<{width}}  {source:<{source_width}}  {r['value']}")
         if r["error"]:
             print(f"{'':<{width}}  BROKEN: {r['error']}")
         elif r["description"]:

@@ -48,6 +48,13 @@ def default_max_params(workers=0):
     return max(1, available_memory() // training_bytes(1, workers))
 
 
+def _key_path(key):
+    """A ConfigError key (None, a name, or a path) as a tuple to append to ("layers", i)."""
+    if key is None:
+        return ()
+    return (key,) if isinstance(key, (str, int)) else tuple(key)
+
+
 class Sequential:
     """Layers applied one after another to a single sample.
 
@@ -86,7 +93,7 @@ class Sequential:
             try:
                 layers.append(layer_cls.from_config(spec))
             except ConfigError as e:
-                path = ("layers", i) + ((e.key,) if isinstance(e.key, str) else tuple(e.key or ()))
+                path = ("layers", i) + _key_path(e.key)
                 raise ConfigError(f"layers[{i}] {type_name}: {e.message}", key=path) from None
             types.append(type_name)
         return cls(layers, model_cfg["input_shape"], types)
@@ -116,7 +123,9 @@ class Sequential:
             try:
                 shape = tuple(layer.build(shape, rng))
             except ConfigError as e:
-                raise type(e)(f"layers[{i}] {self.types[i]} {e.message}", key=("layers", i)) from None
+                # A composite layer (a residual block) reports the inner path, e.g. ("layers", 1).
+                raise type(e)(f"layers[{i}] {self.types[i]} {e.message}",
+                              key=("layers", i) + _key_path(e.key)) from None
             except OverBudget as e:
                 raise ModelTooLarge(
                     f"layers[{i}] {self.types[i]}: the model needs at least {budget.total:,} "

@@ -24,3 +24,32 @@ def shared_data_dir():
     if root is None:
         pytest.skip("real MNIST not available: set PARACNN_DATA_DIR to a folder with mnist/*.gz")
     return root
+
+
+def missing_layer_types(config_path):
+    """Layer types a shipped config uses that no installed distribution registers."""
+    import yaml
+
+    from paracnn.registry import get_registry
+
+    registry, missing = get_registry(), []
+
+    def walk(layers):
+        for spec in layers or ():
+            name = spec.get("type", "")
+            try:
+                registry.entry(name)
+            except Exception:  # noqa: BLE001 - any lookup failure means "not installed here"
+                missing.append(name)
+            walk(spec.get("layers"))
+
+    walk(yaml.safe_load(open(config_path))["model"]["layers"])
+    return missing
+
+
+def skip_if_plugins_missing(config_path):
+    """Skip a test on a shipped config that needs a plugin this environment lacks."""
+    missing = missing_layer_types(config_path)
+    if missing:
+        pytest.skip(f"{config_path.name} needs layer types {missing}: "
+                    f"pip install -e ./plugins/paracnn-extras")

@@ -12,6 +12,8 @@ import pytest
 from paracnn import __version__
 from paracnn.cli import main
 
+from .conftest import skip_if_plugins_missing
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 
@@ -184,7 +186,7 @@ def test_simple_config_matches_seed_000(capsys):
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.name for c in CONFIGS])
 def test_check_passes_for_every_shipped_config(config, capsys):
-    pytest.importorskip("paracnn.testing")
+    skip_if_plugins_missing(config)
     assert main(["check", str(config)]) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert "forward/backward: ok" in out and "gradient check: ok" in out

@@ -126,7 +126,11 @@ class Calibrator:
 
 
 def calibration_speedup(p, pairs):
-    """``p * median(t1) / median(tp)`` over ``(t1, tp)`` pairs; exactly 1.0 for ``p == 1``."""
+    """The median over ``(t1, tp)`` pairs of ``p * t1 / tp``; exactly 1.0 for ``p == 1``.
+
+    Each pair is taken back to back, so its ratio cancels slow drifts of the
+    host; the median drops the pairs a passing burst of other work hit.
+    """
     if p == 1:
         return 1.0
-    return p * statistics.median(t1 for t1, _ in pairs) / statistics.median(tp for _, tp in pairs)
+    return statistics.median(p * t1 / tp for t1, tp in pairs)

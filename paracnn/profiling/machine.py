@@ -84,12 +84,19 @@ def oversubscription_warnings(workers, cpus):
             f"the CPUs, so speedup cannot pass {cpus['usable']:g} there"]
 
 
-def machine_info(cpus, **extra):
-    """Python, kernels and CPU facts for the profile's JSON, plus ``extra`` (start method, batch...)."""
+def load_average():
+    """The 1, 5 and 15 minute load averages, or None where the OS has none."""
     try:
-        load = [round(v, 2) for v in os.getloadavg()]
+        return [round(v, 2) for v in os.getloadavg()]
     except (AttributeError, OSError):
-        load = None
+        return None
+
+
+def machine_info(cpus, load=None, **extra):
+    """Python, kernels and CPU facts for the profile's JSON, plus ``extra`` (start method, batch...).
+
+    ``load``: the load average taken before the profile ran (its own processes add to it).
+    """
     return {"python": platform.python_version(), "implementation": platform.python_implementation(),
             "sumprod": kernels.HAVE_SUMPROD, "platform": platform.platform(),
             "usable_cpus": cpus["usable"], "affinity_cpus": cpus["affinity"],

@@ -36,7 +36,7 @@ from ..parallel import auto_micro_batch
 from ..train import Trainer, weights_hash
 from .calibrate import Calibrator, calibration_speedup
 from .layers import layer_table
-from .machine import machine_info, oversubscription_warnings, usable_cpus
+from .machine import load_average, machine_info, oversubscription_warnings, usable_cpus
 from .scaling import amdahl_report, run_figures
 
 #: the per-step timings of :meth:`Trainer.step` that a profile reports (as ``<key>_seconds``).
@@ -217,7 +217,7 @@ def profile(config, workers, *, steps=5, start_method=None, data_dir=None, layer
         config = synthetic_config(config, steps)
     batch = config.data["train"]["batch_size"]
     start_method = start_method or config.data["train"].get("start_method")
-    cpus = usable_cpus()
+    cpus, load = usable_cpus(), load_average()
     warnings = _warnings(config, workers, cpus)
     for w in warnings:
         log(f"warning: {w}")
@@ -244,7 +244,7 @@ def profile(config, workers, *, steps=5, start_method=None, data_dir=None, layer
     serial = _serial_summary(serial_steps, serial_state, batch)
     result = {"config": config.path, "synthetic": synthetic, "dataset": config.data["data"]["dataset"],
               "num_params": baseline.info["num_params"],
-              "machine": machine_info(cpus, start_method=runs[0]["start_method"], batch_size=batch,
+              "machine": machine_info(cpus, load, start_method=runs[0]["start_method"], batch_size=batch,
                                       micro_batch=baseline.info["micro_batch"], steps=steps),
               "serial": serial, "runs": [_run_summary(p, r, serial, batch) for p, r in zip(workers, runs)],
               "warnings": warnings}
