@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 from paracnn.config import load_config
-from paracnn.profiling import format_profile, parse_workers, profile, write_json, write_plot
+from paracnn.errors import ParacnnError
+from paracnn.profiling import check_matplotlib, format_profile, parse_workers, profile, write_json, write_plot
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,7 +40,8 @@ def summary(result):
         f"lenet5 batch {result['machine']['batch_size']}: serial {s['samples_per_second']:.1f} samples/s "
         f"({1e3 * s['step_seconds']:.0f} ms/step); {p} workers {last['samples_per_second']:.1f} samples/s, "
         f"speedup {last['speedup']:.2f}, hardware gave {last['calibration_speedup']:.2f} cores' worth",
-        f"relative efficiency at {p} workers: {pct(last['relative_efficiency'])} (target >= 95 %)",
+        f"relative efficiency at {p} workers: {pct(last['relative_efficiency'])} (target >= 95 %); "
+        f"against the interleaved serial steps: {pct(last['paired_speedup'] / last['calibration_speedup'])}",
         f"Karp-Flatt serial fraction at {p} workers: raw {pct(last['karp_flatt'])}, calibrated "
         f"{pct(last['karp_flatt_calibrated'])} (target <= 1 %)",
         f"Amdahl ({a['fit_on']} fit): f = {pct(a['serial_fraction'])}, ceiling {ceiling}, "
@@ -59,6 +61,11 @@ def main():
     parser.add_argument("--json", metavar="FILE")
     parser.add_argument("--plot", metavar="FILE")
     args = parser.parse_args()
+    if args.plot:
+        try:
+            check_matplotlib()
+        except ParacnnError as e:
+            sys.exit(f"bench_profile: {e}")
     real = bool(os.environ.get("PARACNN_DATA_DIR"))
     config = load_config(REPO / "configs/lenet.yaml", ["train.batch_size=64"])
     result = profile(config, parse_workers(args.workers), steps=args.steps, start_method=args.start_method,

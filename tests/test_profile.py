@@ -8,6 +8,7 @@ import math
 import sys
 
 import pytest
+import yaml
 
 from paracnn.cli import main
 from paracnn.config import config_from_dict, load_config
@@ -19,7 +20,7 @@ from paracnn.profiling import (amdahl_fit, amdahl_report, amdahl_speedup, cgroup
 from paracnn.profiling.scaling import task_bound
 from paracnn.profiling import calibrate, machine
 
-from .parallel.helpers import REPO, datasets, model_with
+from .parallel.helpers import REPO, conv_dict, datasets, model_with
 
 RUN_KEYS = ("workers", "samples_per_second", "speedup", "efficiency", "karp_flatt", "calibration_speedup",
             "relative_efficiency", "total_pss_mb", "worker_uss_mb", "compute_seconds", "broadcast_seconds",
@@ -28,21 +29,27 @@ RUN_KEYS = ("workers", "samples_per_second", "speedup", "efficiency", "karp_flat
 
 @pytest.fixture(scope="module")
 def profiled(tmp_path_factory):
-    """One small CLI run (tiny model, batch 8, workers 1,2, 2 steps) under a 1.5-CPU cgroup quota."""
+    """One small CLI run (a tiny conv net, batch 8, workers 1,2, 2 steps) under a 1.5-CPU cgroup quota.
+
+    The conv net uses momentum, Nesterov, weight decay, clipping and a cosine
+    schedule, so ``weights_match`` covers every optimiser feature.
+    """
     tmp = tmp_path_factory.mktemp("profile")
+    config = tmp / "conv.yaml"
+    config.write_text(yaml.safe_dump(conv_dict()))
     cgroup = tmp / "cgroup"
     cgroup.mkdir()
     (cgroup / "cpu.max").write_text("150000 100000\n")
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         mp.setattr(machine, "CGROUP_ROOT", str(cgroup))
-        mp.setattr(calibrate, "BURN_ROUNDS", 100)
-        status = main(["profile", str(REPO / "configs/tiny.yaml"), "--workers", "2,1", "--steps", "2",
+        mp.setattr(calibrate, "BURN_ROUNDS", 2)
+        status = main(["profile", str(config), "--workers", "2,1", "--steps", "2",
                        "--batch-size", "8", "--synthetic", "--layers", "--json", str(tmp / "p.json"),
                        "--csv", str(tmp / "p.csv")])
     assert status == 0, err.getvalue()
     return {"result": json.loads((tmp / "p.json").read_text()), "csv": tmp / "p.csv",
-            "stdout": out.getvalue(), "stderr": err.getvalue(), "tmp": tmp}
+            "stdout": out.getvalue(), "stderr": err.getvalue(), "tmp": tmp, "config": config}
 
 
 def test_json_has_serial_runs_amdahl_and_machine(profiled):
@@ -67,6 +74,7 @@ def test_figures_are_consistent(profiled):
         p, s = run["workers"], run["speedup"]
         assert math.isclose(s * run["step_seconds"], t_serial, rel_tol=1e-12)
         assert math.isclose(run["samples_per_second"], batch / run["step_seconds"])
+        assert math.isclose(run["paired_speedup"] * run["step_seconds"], run["paired_serial_seconds"])
         assert math.isclose(run["efficiency"], s / p)
         assert math.isclose(run["relative_efficiency"], s / run["calibration_speedup"])
         if r["serial"]["cpu_seconds"]:
@@ -121,10 +129,10 @@ def test_plot_writes_a_png(profiled):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_plot_without_matplotlib_is_one_clear_error(monkeypatch, capsys, tmp_path):
+def test_plot_without_matplotlib_is_one_clear_error(profiled, monkeypatch, capsys, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    status = main(["profile", str(REPO / "configs/tiny.yaml"), "--synthetic",
+    status = main(["profile", str(profiled["config"]), "--synthetic",
                    "--plot", str(tmp_path / "p.png")])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1
@@ -165,12 +173,13 @@ def test_parse_workers():
 
 
 def test_synthetic_config_matches_the_model():
-    config = synthetic_config(load_config(REPO / "configs/lenet.yaml"), steps=3)
+    original = load_config(REPO / "configs/lenet.yaml")
+    config = synthetic_config(original, steps=3)
     data = config.data["data"]
-    assert data["dataset"] == "synthetic" and data["normalize"] == "centered"
+    assert data["dataset"] == "synthetic" and data["normalize"] == original.data["data"]["normalize"]
     assert data["synthetic"]["image_shape"] == [1, 28, 28] and data["synthetic"]["num_classes"] == 10
-    assert data["synthetic"]["train_size"] == 64 * 4
-    assert config.build_model().num_params() == 44426
+    assert data["synthetic"]["train_size"] == original.data["train"]["batch_size"] * 4
+    assert config.build_model().num_params() == original.build_model().num_params()
 
 
 # -- usable CPUs -----------------------------------------------------------------------
@@ -227,6 +236,7 @@ def test_sliced_reduction_in_workers_is_bit_identical(monkeypatch):
     assert results[0] == results[2] == results[3]
 
 
-def test_profile_runs_on_a_config_dict_without_files():
-    config = config_from_dict(json.loads(json.dumps(load_config(REPO / "configs/tiny.yaml").data)))
-    assert synthetic_config(config, 1).data["data"]["synthetic"]["train_size"] == 16 * 2
+def test_synthetic_config_of_a_config_dict():
+    config = synthetic_config(config_from_dict(conv_dict(batch_size=8)), 1)
+    assert config.data["data"]["synthetic"]["train_size"] == 8 * 2
+    assert "validation" not in config.data["data"] or not config.data["data"]["validation"]

@@ -12,9 +12,20 @@ hardware at that moment. From them:
 - an Amdahl fit, against the calibrated cores and against raw worker counts,
   with predicted speedups at 8 to 64 cores and the ceiling 1/f.
 
-The modules: :mod:`.runner` (the measurements), :mod:`.scaling` (the
-arithmetic), :mod:`.calibrate`, :mod:`.machine` (usable CPUs, cgroup quotas),
-:mod:`.layers` (per-layer times) and :mod:`.report` (table, JSON, CSV, plot).
+The result (``--json``) holds ``serial`` (the baseline's medians),
+``runs`` (one object per worker count: ``workers``, ``samples_per_second``,
+``speedup``, ``paired_speedup``, ``efficiency``, ``karp_flatt``,
+``calibration_speedup``, ``relative_efficiency``, ``karp_flatt_calibrated``,
+the time split ``step_seconds``, ``compute_seconds``, ``broadcast_seconds``,
+``reduce_update_seconds``, ``wait_seconds``, then ``cpu_percent``,
+``cpu_seconds``, ``cpu_work_ratio``, ``parent_rss_mb``, ``worker_uss_mb``,
+``total_pss_mb``, ``weights_match`` and the raw ``calibration_seconds``),
+``amdahl``, ``machine``, ``warnings`` and, with ``--layers``, ``layers``.
+
+The modules: :mod:`.runner` (the measurements), :mod:`.baseline` (the serial
+step's own process), :mod:`.scaling` (the arithmetic), :mod:`.calibrate`,
+:mod:`.machine` (usable CPUs, cgroup quotas), :mod:`.layers` (per-layer
+times) and :mod:`.report` (table, JSON, CSV, plot).
 
 Example::
 
@@ -28,14 +39,14 @@ import sys
 
 from .layers import format_layer_table, layer_table, time_layers
 from .machine import cgroup_cpu_quota, oversubscription_warnings, usable_cpus
-from .report import format_profile, require_matplotlib, write_csv, write_json, write_plot
+from .report import check_matplotlib, format_profile, require_matplotlib, write_csv, write_json, write_plot
 from .runner import parse_workers, profile, synthetic_config
 from .scaling import amdahl_fit, amdahl_report, amdahl_speedup, karp_flatt
 
 __all__ = ["profile", "profile_from_cli", "format_profile", "write_json", "write_csv", "write_plot",
            "parse_workers", "synthetic_config", "amdahl_fit", "amdahl_report", "amdahl_speedup",
            "karp_flatt", "usable_cpus", "cgroup_cpu_quota", "oversubscription_warnings",
-           "time_layers", "layer_table", "format_layer_table", "require_matplotlib"]
+           "time_layers", "layer_table", "format_layer_table", "check_matplotlib", "require_matplotlib"]
 
 
 def _progress(line):
@@ -46,7 +57,7 @@ def profile_from_cli(args, config):
     """``paracnn profile``: run, print the table, write the files asked for; return 0."""
     workers = parse_workers(args.workers)
     if args.plot:
-        require_matplotlib()  # NOTE: fail before minutes of measuring, not after
+        check_matplotlib()  # NOTE: fail before minutes of measuring, not after
     result = profile(config, workers, steps=args.steps, start_method=args.start_method,
                      data_dir=args.data_dir, layers=args.layers, synthetic=args.synthetic,
                      log=_progress)

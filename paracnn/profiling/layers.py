@@ -15,8 +15,8 @@ from ..loss import softmax_cross_entropy
 def time_layers(model, samples):
     """Per-layer forward, backward and gradient-sync seconds over the micro-batch, and the total.
 
-    Conv and dense layers defer their weight gradients to ``sync_grads`` at the
-    end of the micro-batch; that time is measured per layer and counted here.
+    Dense layers defer their weight gradients to ``sync_grads`` at the end of
+    the micro-batch; that time is measured per layer and counted here.
     Gradients are *added* into the model's buffers, as in training.
     """
     n = len(model.layers)

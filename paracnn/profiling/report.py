@@ -1,6 +1,7 @@
 """A profile as a terminal table, a JSON file, a CSV file (one row per worker count) or a plot."""
 
 import csv
+import importlib.util
 import json
 
 from ..errors import ParacnnError
@@ -12,9 +13,8 @@ from .scaling import amdahl_speedup
 CSV_KEYS = ("workers", "samples_per_second", "speedup", "efficiency", "karp_flatt",
             "calibration_speedup", "relative_efficiency", "karp_flatt_calibrated", "step_seconds",
             "compute_seconds", "broadcast_seconds", "reduce_update_seconds", "wait_seconds",
-            "paired_serial_seconds", "cpu_percent", "cpu_seconds", "cpu_work_ratio", "parent_rss_mb",
-            "total_pss_mb",
-            "worker_uss_mb", "weights_match")
+            "paired_serial_seconds", "paired_speedup", "cpu_percent", "cpu_seconds", "cpu_work_ratio",
+            "parent_rss_mb", "total_pss_mb", "worker_uss_mb", "weights_match")
 
 PLOT_HINT = 'pip install "paracnn[plot]"'
 
@@ -123,13 +123,30 @@ def _csv_value(value):
     return value
 
 
+def _no_matplotlib():
+    return ParacnnError(f"--plot needs matplotlib, which is not installed; install it with: {PLOT_HINT}")
+
+
+def check_matplotlib():
+    """Raise the one-line ParacnnError now if matplotlib is missing, without importing it.
+
+    NOTE: importing it here would put ~30 MB into the parent before the
+    workers fork, and into every memory figure of the profile.
+    """
+    try:
+        found = importlib.util.find_spec("matplotlib") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise _no_matplotlib()
+
+
 def require_matplotlib():
     """Import matplotlib's Figure, or a one-line ParacnnError saying how to install it."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise ParacnnError(f"--plot needs matplotlib, which is not installed; install it with: "
-                           f"{PLOT_HINT}") from None
+        raise _no_matplotlib() from None
     return Figure
 
 
@@ -151,6 +168,8 @@ def write_plot(result, path):
             continue
         f = max(0.0, f)
         label = f"Amdahl, {kind} fit (f = {100 * f:.2f} %)"
+        if kind == "calibrated":
+            label += ", dedicated cores"
         ax.plot(xs, [amdahl_speedup(f, x) for x in xs], style, color=colour, label=label)
         bx.plot(xs, [amdahl_speedup(f, x) / x for x in xs], style, color=colour, label=label)
     hw = [(r["workers"], r["calibration_speedup"]) for r in runs if r["calibration_speedup"]]
