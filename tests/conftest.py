@@ -9,6 +9,25 @@ from pathlib import Path
 
 import pytest
 
+#: A small valid config that the config and CLI tests break in one place at a time.
+SMALL_CONFIG = """\
+model:
+  input_shape: [1, 28, 28]
+  layers:
+    - type: conv2d
+      filters: 4
+      kernel_size: 5
+    - type: relu
+    - type: maxpool2d
+      kernel_size: 2
+    - type: flatten
+    - type: dense
+      units: 10
+train:
+  lr: 0.05
+  momentum: 0.9
+"""
+
 
 def real_data_dir():
     """The data directory holding the real IDX files, or None."""

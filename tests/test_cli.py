@@ -12,29 +12,13 @@ import pytest
 from paracnn import __version__
 from paracnn.cli import main
 
-from .conftest import skip_if_plugins_missing
+from .conftest import SMALL_CONFIG, skip_if_plugins_missing
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 
 # Line numbers in the table below refer to this text.
-GOOD = """\
-model:
-  input_shape: [1, 28, 28]
-  layers:
-    - type: conv2d
-      filters: 4
-      kernel_size: 5
-    - type: relu
-    - type: maxpool2d
-      kernel_size: 2
-    - type: flatten
-    - type: dense
-      units: 10
-train:
-  lr: 0.05
-  momentum: 0.9
-"""
+GOOD = SMALL_CONFIG
 
 
 def edit(old, new, text=GOOD):

@@ -9,24 +9,10 @@ from paracnn.config import (DATA_DEFAULTS, TRAIN_DEFAULTS, Config, config_from_d
                             parse_override, parse_yaml)
 from paracnn.errors import ConfigError, ShapeError
 
+from .conftest import SMALL_CONFIG
+
 # Line numbers below refer to this text.
-BASE = """\
-model:
-  input_shape: [1, 28, 28]
-  layers:
-    - type: conv2d
-      filters: 4
-      kernel_size: 5
-    - type: relu
-    - type: maxpool2d
-      kernel_size: 2
-    - type: flatten
-    - type: dense
-      units: 10
-train:
-  lr: 0.05
-  momentum: 0.9
-"""
+BASE = SMALL_CONFIG
 
 
 @pytest.fixture

@@ -75,20 +75,29 @@ def one_line(err):
     return err
 
 
-# -- dead workers -------------------------------------------------------------------------
+def disturbed_run(cfg, tmp_path, marker, what):
+    """The undisturbed serial result, then a pooled run whose layer acts once ``marker`` exists.
 
-def test_a_worker_killed_mid_epoch_changes_nothing(tmp_path, registry):
-    marker = tmp_path / "kill"
-    cfg = with_layer({"type": "kill_after", "marker": str(marker), "calls": 20})
+    Returns ``(undisturbed, result, replaced)``, the last being the pool's
+    "starting a new worker" lines.
+    """
     undisturbed = run(cfg, tmp_path, "ref", workers=0)
     marker.touch()
     lines = []
     start = time.monotonic()
     result = run(cfg, tmp_path, log=lines.append)
     assert time.monotonic() - start < LIVENESS
-    assert not marker.exists(), "no worker died"
-    replaced = [line for line in lines if "starting a new worker" in line]
-    assert len(replaced) == 1 and "killed by signal 9 (SIGKILL)" in replaced[0], lines
+    assert not marker.exists(), f"no worker {what}"
+    return undisturbed, result, [line for line in lines if "starting a new worker" in line]
+
+
+# -- dead workers -------------------------------------------------------------------------
+
+def test_a_worker_killed_mid_epoch_changes_nothing(tmp_path, registry):
+    marker = tmp_path / "kill"
+    cfg = with_layer({"type": "kill_after", "marker": str(marker), "calls": 20})
+    undisturbed, result, replaced = disturbed_run(cfg, tmp_path, marker, "died")
+    assert len(replaced) == 1 and "killed by signal 9 (SIGKILL)" in replaced[0], replaced
     assert result["weights_sha256"] == undisturbed["weights_sha256"]
     assert scores(result) == scores(undisturbed)
 
@@ -130,15 +139,8 @@ def test_max_worker_failures_is_a_config_key(tmp_path, registry):
 def test_a_hung_worker_is_killed_after_the_timeout_and_its_work_redone(tmp_path, registry):
     marker = tmp_path / "stop"
     cfg = with_layer({"type": "stopper", "marker": str(marker)}, worker_timeout=1)
-    undisturbed = run(cfg, tmp_path, "ref", workers=0)
-    marker.touch()
-    lines = []
-    start = time.monotonic()
-    result = run(cfg, tmp_path, log=lines.append)
-    assert time.monotonic() - start < LIVENESS
-    assert not marker.exists(), "no worker stopped"
-    replaced = [line for line in lines if "starting a new worker" in line]
-    assert len(replaced) == 1, lines
+    undisturbed, result, replaced = disturbed_run(cfg, tmp_path, marker, "stopped")
+    assert len(replaced) == 1, replaced
     assert re.search(r"worker \d \(pid \d+\) did not finish a task within 1 s \(hung, or stopped\); "
                      r"killed it with signal 9 \(SIGKILL\)", replaced[0]), replaced
     assert result["weights_sha256"] == undisturbed["weights_sha256"]
