@@ -224,31 +224,25 @@ def weight_grads(live_dy, live_rows):
 def conv_input_cols(filters, dy, n_pos, k):
     """dcols = Wᵀ·dY (im2col layout, ``n_pos`` rows of ``k``), skipping zero ``dy``.
 
-    ``filters`` are the kernels without bias. Only positions that received
-    gradient cost anything; a position fed by one channel is a scaled copy of
-    that filter. ``Scatter`` then folds the columns back onto the input.
+    ``filters`` are the kernels without bias. Row ``p`` is the sum of the
+    filters of the channels whose dy at ``p`` is non-zero, each scaled by it;
+    positions no channel feeds cost one comparison per channel. The maps are
+    chained lazily and materialised once per row, which measured faster than
+    short ``sumprod`` dots over channels on 3.11 and 3.12 alike.
+    ``Scatter`` then folds the columns back onto the input.
     """
-    n_out = len(filters)
     zero_row = [0.0] * k
-    if HAVE_SUMPROD:
-        # Per position: one dot over the channels that carry gradient there, per column.
-        cols = []
-        for g in zip(*[dy[c * n_pos:(c + 1) * n_pos] for c in range(n_out)]):
-            live = list(compress(g, g))
-            if not live:
-                cols += zero_row
-            elif len(live) == 1:
-                cols += map(mul, next(compress(filters, g)), repeat(live[0]))
-            else:
-                cols += map(sumprod, repeat(live), zip(*compress(filters, g)))
-        return cols
-    # Without sumprod short dots are dear; scaled adds of whole filters win.
-    cols = [0.0] * (n_pos * k)
-    for c, f in enumerate(filters):
-        g = dy[c * n_pos:(c + 1) * n_pos]
-        for p in compress(range(n_pos), g):
-            s = p * k
-            cols[s:s + k] = map(add, cols[s:s + k], map(mul, f, repeat(g[p])))
+    cols = []
+    for g in zip(*[dy[c * n_pos:(c + 1) * n_pos] for c in range(len(filters))]):
+        live_filters, live_dy = compress(filters, g), compress(g, g)
+        first = next(live_filters, None)
+        if first is None:
+            cols += zero_row
+            continue
+        row = map(mul, first, repeat(next(live_dy)))
+        for f, v in zip(live_filters, live_dy):
+            row = map(add, row, map(mul, f, repeat(v)))
+        cols += row
     return cols
 
 
