@@ -274,14 +274,9 @@ def relu_backward(y, dy):
     return [g if v > 0.0 else 0.0 for g, v in zip(dy, y)]
 
 
-def sq_norm(values):
-    """Σ v², with the fast dot product."""
-    return sumprod(values, values)
-
-
 __all__ = [
     "HAVE_SUMPROD", "PAD", "sumprod", "dots", "matvec", "rows_of", "chunks", "add_into",
     "scaled", "window_table", "with_bias_column", "pool_table", "gather", "conv_forward",
     "live_patches", "weight_grads", "conv_input_cols", "Scatter", "argmax_sources", "route", "relu",
-    "relu_backward", "sq_norm",
+    "relu_backward",
 ]

@@ -75,7 +75,6 @@ class Sequential:
         self.input_shape = tuple(input_shape)
         self.types = list(types) if types is not None else [type(l).__name__.lower() for l in self.layers]
         self.shapes = []
-        self.built = False
 
     @classmethod
     def from_config(cls, model_cfg, resolve):
@@ -140,7 +139,6 @@ class Sequential:
         if self.layers:
             # The first layer's dx is never used; conv layers skip computing it.
             self.layers[0].needs_input_grad = False
-        self.built = True
         return shape
 
     @property

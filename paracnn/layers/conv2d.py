@@ -115,6 +115,7 @@ class Conv2d(Layer):
             self._setup()
 
     def _filter_rows(self):
+        # NOTE: rebuilt per sample, not cached, for the reason given in Dense.forward.
         rows = K.rows_of(self.params["weight"], self._k)
         if self.bias:
             return [row + [b] for row, b in zip(rows, self.params["bias"])]

@@ -105,7 +105,6 @@ class WorkerPool:
         self.conns = [None] * workers
         self.failures = 0
         self.restarts = 0
-        self.last_failure = None
         self.closed = False
         try:
             for w in range(workers):
@@ -162,7 +161,6 @@ class WorkerPool:
         proc.join(1.0)
         self.failures += 1
         self.restarts += 1
-        self.last_failure = (w, proc.pid, proc.exitcode)
         message = (f"worker {w} (pid {proc.pid}) {reason or describe_exit(proc.exitcode)}")
         try:
             self.conns[w].close()
