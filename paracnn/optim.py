@@ -1,8 +1,10 @@
-"""The optimiser and learning-rate schedules, applied by the parent once per step.
+"""The optimiser and learning-rate schedules.
 
 Everything works on flat lists of floats (the model's parameter vector) with
-C-level ``map``/``operator`` loops: the update runs on one core every step
-over every parameter, so it must not be a per-element Python loop.
+C-level ``map``/``operator`` loops: the update touches every parameter every
+step, so it must not be a per-element Python loop. With a worker pool the
+training engine applies :meth:`SGD.update` slice by slice in the workers
+(:mod:`paracnn.parallel.engine`); in-process it is one call over the vector.
 
 The update is PyTorch's ``torch.optim.SGD`` (dampening 0), in this order::
 
@@ -56,16 +58,28 @@ class SGD:
 
     def step(self, weights, grads, lr=None):
         """Return the updated weights (a new list); ``grads`` is not modified."""
-        lr = self.lr if lr is None else lr
+        weights, buf = self.update(weights, grads, self.buf, self.lr if lr is None else lr)
+        if self.momentum:
+            self.buf = buf
+        return weights
+
+    def update(self, weights, grads, buf, lr):
+        """One step without state of its own: ``(new weights, new momentum buffer)`` as lists.
+
+        ``weights`` and ``buf`` may be any float sequences (the training
+        engine passes slices of shared memory); ``buf`` None starts from zeros,
+        and comes back None without momentum. Every element is computed on its
+        own, so updating a vector slice by slice gives the bits of one call.
+        """
         g = grads
         if self.weight_decay:
             g = list(map(add, g, map(mul, weights, repeat(self.weight_decay))))
         if self.momentum:
-            if self.buf is None:
-                self.buf = [0.0] * len(weights)
-            self.buf = list(map(add, map(mul, self.buf, repeat(self.momentum)), g))
-            g = list(map(add, g, map(mul, self.buf, repeat(self.momentum)))) if self.nesterov else self.buf
-        return list(map(sub, weights, map(mul, g, repeat(lr))))
+            if buf is None:
+                buf = repeat(0.0)
+            buf = list(map(add, map(mul, buf, repeat(self.momentum)), g))
+            g = list(map(add, g, map(mul, buf, repeat(self.momentum)))) if self.nesterov else buf
+        return list(map(sub, weights, map(mul, g, repeat(lr)))), buf
 
     def state_dict(self):
         """JSON-safe state: the momentum buffer (None before the first step)."""
@@ -86,11 +100,22 @@ def clip_grad_norm(grads, max_norm):
     summed with ``math.fsum`` (exactly rounded), so it is the same number in
     every process and Python version. Returns ``(grads, norm)``.
     """
-    norm = math.sqrt(math.fsum(map(mul, grads, grads)))
-    coef = max_norm / (norm + 1e-6)
-    if coef < 1.0:
+    norm = grad_norm(grads)
+    coef = clip_coef(norm, max_norm)
+    if coef is not None:
         grads = list(map(mul, grads, repeat(coef)))
     return grads, norm
+
+
+def grad_norm(grads):
+    """The L2 norm of ``grads``, exactly rounded (``math.fsum``)."""
+    return math.sqrt(math.fsum(map(mul, grads, grads)))
+
+
+def clip_coef(norm, max_norm):
+    """The factor :func:`clip_grad_norm` multiplies by, or None when it leaves the gradient alone."""
+    coef = max_norm / (norm + 1e-6)
+    return coef if coef < 1.0 else None
 
 
 class Schedule:

@@ -108,7 +108,7 @@ class Run:
         try:
             return save_checkpoint(
                 path, config=self.config.data, weights=t.weights,
-                optimizer=t.optimizer.state_dict(), epoch=self.epoch, step=t.global_step,
+                optimizer=t.optimizer_state(), epoch=self.epoch, step=t.global_step,
                 step_in_epoch=self.step_in_epoch, metrics=self.history[-1] if self.history else None,
                 progress=self.acc if self.step_in_epoch else None, best=self.best)
         except OSError as e:

@@ -1,10 +1,11 @@
 """The Trainer: one optimiser step at a time over an :class:`~paracnn.parallel.Engine`.
 
 A step takes ``batch_size`` indices of the epoch order (a function of
-``(seed, epoch)``), asks the engine for the mean gradient, optionally clips it,
-checks it is finite, and applies the optimiser in the parent. The weights
-therefore depend only on the config, never on the number of workers or the
-start method. :mod:`paracnn.run` adds epochs, evaluation, checkpoints and
+``(seed, epoch)``) and has the engine compute the mean gradient, optionally
+clip it, and apply the optimiser (slice by slice in the workers, when there
+are two or more); a NaN or infinity anywhere stops the run with the last good
+weights kept. The weights depend only on the config, never on the number of
+workers or the start method. :mod:`paracnn.run` adds epochs, evaluation, checkpoints and
 metrics around it; ``paracnn profile`` times its steps.
 """
 
@@ -15,18 +16,14 @@ from array import array
 
 from .errors import CheckpointError, ParacnnError
 from .metrics import classification_report
-from .optim import Schedule, clip_grad_norm, make_optimizer
+from .optim import Schedule, make_optimizer
 from .parallel import Engine
+from .parallel.tasks import all_finite  # noqa: F401 - re-exported by paracnn.train
 
 class TrainingDiverged(ParacnnError):
     """The loss, the gradient or the weights became NaN or infinite; exit 1."""
 
     exit_code = 1
-
-
-def all_finite(values):
-    """True if no value is NaN or infinite: one C-level sum, and a full scan only if that overflows."""
-    return math.isfinite(sum(values)) or all(map(math.isfinite, values))
 
 
 def weights_hash(weights):
@@ -58,7 +55,6 @@ class Trainer:
         self.workers = tc["workers"] if workers is None else workers
         self.log = log
         self.model = self.config.build_model(self.seed)
-        self.weights = list(self.model.get_weights())
         self.optimizer = make_optimizer(tc)
         self.batch_size = tc["batch_size"]
         self.clip = tc.get("clip_grad_norm")
@@ -73,11 +69,24 @@ class Trainer:
         self.global_step = 0
         del sets  # NOTE: the Engine keeps shared-memory copies; the originals can be freed.
         self.engine = Engine(self.model, splits, workers=self.workers, batch_size=self.batch_size,
-                             micro_batch=tc.get("micro_batch"), eval_batch=tc.get("eval_batch"),
+                             optimizer=self.optimizer, micro_batch=tc.get("micro_batch"), eval_batch=tc.get("eval_batch"),
                              seed=self.seed, start_method=start_method or tc.get("start_method"),
                              log=log, max_failures=tc["max_worker_failures"],
                              task_timeout=tc["worker_timeout"] or None)
         self.start_method = self.engine.pool.start_method if self.engine.pool else None
+        self.engine.set_state(self.model.get_weights())
+        # NOTE: checkpoints say "no momentum buffer yet" (None) until a step made one.
+        self._momentum_started = False
+
+    @property
+    def weights(self):
+        """The current weights, a list of floats (read from the engine's shared memory)."""
+        return self.engine.get_weights()
+
+    def optimizer_state(self):
+        """JSON-safe optimiser state, as :meth:`SGD.state_dict <paracnn.optim.SGD.state_dict>` gives it."""
+        started = self.optimizer.momentum and self._momentum_started
+        return {"type": "sgd", "momentum_buffer": self.engine.get_momentum() if started else None}
 
     @property
     def splits(self):
@@ -91,45 +100,49 @@ class Trainer:
         return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
 
     def step(self, indices, epoch):
-        """One optimiser step on ``indices``; returns its loss, accuracy counts and timings."""
+        """One optimiser step on ``indices``; returns its loss, accuracy counts and timings.
+
+        Timings: ``compute`` (worker compute, per worker), ``wait`` (the rest of
+        the gradient phase: dispatch, idle tails), ``reduce_update`` (summing the
+        slots and applying the optimiser) and ``broadcast``, which is 0: the
+        weights never travel, every process reads them from shared memory.
+        """
         start = time.perf_counter()
-        broadcast = self.engine.set_weights(self.weights)
-        g = self.engine.gradient(indices, epoch)
-        t = time.perf_counter()
-        grad = g["grad"]
-        if not math.isfinite(g["loss_sum"]):
-            raise TrainingDiverged(f"the loss became {g['loss_sum']}")
-        if not all_finite(grad):
-            raise TrainingDiverged("the gradient holds NaN or infinite values")
-        if self.clip:
-            grad, _ = clip_grad_norm(grad, self.clip)
         lr = self.schedule(epoch, self.global_step)
-        weights = self.optimizer.step(self.weights, grad, lr)
-        if not all_finite(weights):
+        s = self.engine.step(indices, epoch, lr, clip=self.clip)
+        if s["diverged"] == "loss":
+            raise TrainingDiverged(f"the loss became {s['loss_sum']}")
+        if s["diverged"] == "gradient":
+            raise TrainingDiverged("the gradient holds NaN or infinite values")
+        if s["diverged"] == "weights":
             raise TrainingDiverged("the update made some weights NaN or infinite")
-        self.weights = weights
         self.global_step += 1
-        compute = g["busy"] / max(1, self.workers)
-        return {"loss_sum": g["loss_sum"], "correct": g["correct"], "samples": g["samples"],
-                "lr": lr, "broadcast": broadcast, "compute": compute, "wait": g["wall"] - compute,
-                "reduce_update": g["reduce"] + time.perf_counter() - t,
-                "seconds": time.perf_counter() - start}
+        self._momentum_started = True
+        compute = s["busy"] / max(1, self.workers)
+        return {"loss_sum": s["loss_sum"], "correct": s["correct"], "samples": s["samples"],
+                "lr": lr, "broadcast": 0.0, "compute": compute, "wait": s["wall"] - compute,
+                "reduce_update": s["update"], "seconds": time.perf_counter() - start}
 
     def evaluate(self, split):
         """A :func:`~paracnn.metrics.classification_report` of ``split`` at the current weights."""
-        self.engine.set_weights(self.weights)
         loss_sum, preds, _ = self.engine.evaluate(split)
         labels = self.engine.datasets[split].labels_list()
         return classification_report(labels, preds, self.num_classes, loss_sum, self.class_names)
 
     def load_state(self, ckpt):
         """Take weights, optimiser state and step count from a loaded checkpoint."""
-        if len(ckpt["weights"]) != len(self.weights):
+        n = self.engine.num_params
+        if len(ckpt["weights"]) != n:
             raise CheckpointError(f"checkpoint {ckpt.get('path', '')} holds {len(ckpt['weights'])} "
-                                  f"weights but the model has {len(self.weights)}; it was saved "
+                                  f"weights but the model has {n}; it was saved "
                                   f"from a different model")
-        self.weights = [float(w) for w in ckpt["weights"]]
-        self.optimizer.load_state_dict(ckpt.get("optimizer") or {}, len(self.weights))
+        buf = (ckpt.get("optimizer") or {}).get("momentum_buffer")
+        if buf is not None and len(buf) != n:
+            raise CheckpointError(f"checkpoint {ckpt.get('path', '')} holds a momentum buffer of "
+                                  f"{len(buf)} values but the model has {n} weights")
+        self.engine.set_state([float(w) for w in ckpt["weights"]],
+                              None if buf is None else [float(v) for v in buf])
+        self._momentum_started = buf is not None
         self.global_step = ckpt["step"]
 
     def close(self):

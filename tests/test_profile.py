@@ -13,14 +13,13 @@ import yaml
 from paracnn.cli import main
 from paracnn.config import config_from_dict, load_config
 from paracnn.errors import ParacnnError
-from paracnn.parallel import Engine, engine as engine_module
 from paracnn.profiling import (amdahl_fit, amdahl_report, amdahl_speedup, cgroup_cpu_quota, karp_flatt,
                                oversubscription_warnings, parse_workers, synthetic_config, usable_cpus,
                                write_plot)
 from paracnn.profiling.scaling import task_bound
 from paracnn.profiling import calibrate, machine
 
-from .parallel.helpers import REPO, conv_dict, datasets, model_with
+from .parallel.helpers import REPO, conv_dict
 
 RUN_KEYS = ("workers", "samples_per_second", "speedup", "efficiency", "karp_flatt", "calibration_speedup",
             "relative_efficiency", "total_pss_mb", "worker_uss_mb", "compute_seconds", "broadcast_seconds",
@@ -217,23 +216,6 @@ def test_oversubscription_warning():
     assert oversubscription_warnings([1, 2], cpus) == []
     (w,) = oversubscription_warnings([1, 2, 4, 8], cpus)
     assert w.startswith("4, 8 workers exceed the 2 usable CPUs")
-
-
-# -- the reduce-scatter the profile motivated --------------------------------------------
-
-def test_sliced_reduction_in_workers_is_bit_identical(monkeypatch):
-    # NOTE: belongs with tests/parallel once the fault-handling work there settles.
-    monkeypatch.setattr(engine_module, "REDUCE_SLICE", 4)  # 51 parameters in 8 slices
-    model = model_with()
-    results = {}
-    for workers in (0, 2, 3):
-        with Engine(model, datasets(), workers=workers, batch_size=12, micro_batch=2, seed=5,
-                    start_method="fork") as engine:
-            if workers:
-                assert len(engine.reduce_slices) == min(4 * workers, 13)
-            engine.set_weights(model.get_weights())
-            results[workers] = engine.gradient(range(3, 15), epoch=1)["grad"]
-    assert results[0] == results[2] == results[3]
 
 
 def test_synthetic_config_of_a_config_dict():

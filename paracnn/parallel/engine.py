@@ -1,4 +1,4 @@
-"""The Engine: mini-batch gradients and evaluation, in-process or over a worker pool.
+"""The Engine: mini-batch gradients, optimiser steps and evaluation, in-process or over a worker pool.
 
 A mini-batch of ``B`` sample indices is cut into micro-batches of a fixed size
 ``M`` (``train.micro_batch``; by default ``ceil(B / 8)`` clamped to 1..32),
@@ -8,15 +8,22 @@ into slot ``k``; the slots are then added in slot order::
     grad = ((slot0 + slot1) + slot2) + ...      then  grad / B
 
 so ``--workers 0``, ``1``, ``2`` or ``4`` perform the very same floating-point
-operations in the same order and reach bit-identical weights. With workers,
-that sum is a reduce-scatter: each "reduce" task adds one slice of the vector
-over all slots and writes it to a shared mean vector, so the parent's serial
-work per step is a copy, not ``slots`` passes over every parameter.
+operations in the same order and reach bit-identical weights.
+
+With two or more workers, the rest of the step runs in the workers too: each
+"update" task adds one slice of the parameter vector over all slots, applies
+the optimiser to that slice and writes the new weights and momentum into
+shared memory (a reduce-scatter with the update fused in). The parent's
+serial work per step is then a few small messages, not passes over every
+parameter. The weights and momentum are **double-buffered**: step ``v`` reads
+buffer ``v % 2`` and writes the other, and the parent publishes version
+``v + 1`` only once every slice is done and finite, so a worker that dies
+mid-update has its slice recomputed to the same bits, and a NaN leaves the
+last good weights in place.
 
 With ``workers == 0`` everything runs in this process over plain arrays.
-Otherwise the weights (one float64 vector), the gradient slots and the
-datasets' bytes live in shared memory, written once by the parent; tasks carry
-sample indices only.
+Otherwise the weights, the gradient slots and the datasets' bytes live in
+shared memory, written once by the parent; tasks carry sample indices only.
 """
 
 import math
@@ -26,8 +33,9 @@ from array import array
 from ..errors import TaskError
 from .datasets import share_datasets
 from .pool import WorkerPool
+from ..optim import SGD, clip_coef, grad_norm
 from .shm import create_block, doubles, release_block
-from .tasks import Compute, mean_of_slots
+from .tasks import Compute, all_finite, mean_of_slots
 from .worker import WorkerSetup, describe_failure
 
 #: the largest evaluation chunk when ``train.eval_batch`` is null.
@@ -48,15 +56,17 @@ def micro_batches(indices, size):
 
 
 class Engine:
-    """Computes averaged mini-batch gradients and evaluations for a model.
+    """Computes mini-batch gradients, optimiser steps and evaluations for a model.
 
     Args:
         model: a built :class:`~paracnn.model.Sequential` (its weights are not used:
-            call :meth:`set_weights`).
+            call :meth:`set_state` or :meth:`set_weights`).
         datasets: ``{split: ImageSet}``; they are moved into shared memory when
             ``workers > 0`` (use :attr:`datasets` afterwards).
         workers: 0 for in-process, else the number of worker processes.
-        batch_size: the largest mini-batch :meth:`gradient` will get.
+        batch_size: the largest mini-batch :meth:`step` will get.
+        optimizer: the :class:`~paracnn.optim.SGD` :meth:`step` applies
+            (hyperparameters only; the momentum lives here). Default plain SGD.
         micro_batch: samples per task; None for :func:`auto_micro_batch`.
         eval_batch: samples per evaluation task; None for a sixteenth of the
             split, at most :data:`EVAL_CHUNK` (the results do not depend on it).
@@ -66,42 +76,48 @@ class Engine:
 
     Example::
 
-        with Engine(model, {"train": ds}, workers=2, batch_size=64) as engine:
-            engine.set_weights(model.get_weights())
-            step = engine.gradient(indices, epoch=0)
+        with Engine(model, {"train": ds}, workers=2, batch_size=64,
+                    optimizer=SGD(momentum=0.9)) as engine:
+            engine.set_state(model.get_weights())
+            out = engine.step(indices, epoch=0, lr=0.05)
+            weights = engine.get_weights()
     """
 
-    def __init__(self, model, datasets, *, workers=0, batch_size=64, micro_batch=None,
+    def __init__(self, model, datasets, *, workers=0, batch_size=64, optimizer=None, micro_batch=None,
                  eval_batch=None, seed=0, start_method=None, max_failures=3, log=None,
                  task_timeout=None):
         self.num_params = p = model.num_params()
         self.workers = workers
         self.seed = seed
+        self.optimizer = optimizer if optimizer is not None else SGD()
         self.micro_batch = micro_batch or auto_micro_batch(batch_size)
         self.eval_batch = eval_batch
         self.slots = math.ceil(batch_size / self.micro_batch)
         self.version = 0
         self.pool = None
-        self.params = self.grads = self.mean = None
+        self.state = self.grads = self.mean = None
         # NOTE: up to four slices per worker, so a worker slowed by the host does not hold the rest.
         n = max(1, min(4 * workers, math.ceil(p / REDUCE_SLICE)))
         self.reduce_slices = [(p * i // n, p * (i + 1) // n) for i in range(n)]
         self._blocks = []
         if workers == 0:
-            self.params = array("d", bytes(8 * p))
+            self.state = memoryview(array("d", bytes(8 * 4 * p)))
             self.grads = array("d", bytes(8 * p * self.slots))
             self.datasets = dict(datasets)
-            self.compute = Compute(model, self.params, self.grads, self.datasets)
+            self.compute = Compute(model, self.state, self.grads, self.datasets, self.optimizer)
             return
         try:
-            params_block, grads_block = create_block(8 * p), create_block(8 * p * (self.slots + 1))
-            self._blocks += [params_block, grads_block]
+            state_block, grads_block = create_block(8 * 4 * p), create_block(8 * p * (self.slots + 1))
+            self._blocks += [state_block, grads_block]
             handles, self.datasets, data_blocks = share_datasets(datasets)
             self._blocks += data_blocks
-            self.params = doubles(params_block, p)
+            self.state = doubles(state_block, 4 * p)
             self.grads = doubles(grads_block, p * self.slots)
             self.mean = doubles(grads_block, p, offset=p * self.slots)
-            setup = WorkerSetup(model, params_block.name, grads_block.name, self.slots, handles)
+            # NOTE: the parent's own view of the same memory, for work not worth a round trip.
+            self.compute = Compute(model, self.state, self.grads, {}, self.optimizer, self.mean)
+            setup = WorkerSetup(model, state_block.name, grads_block.name, self.slots, handles,
+                                self.optimizer)
             self.pool = WorkerPool(setup, workers, start_method, max_failures, log, task_timeout)
         except BaseException:
             self.close()
@@ -110,12 +126,34 @@ class Engine:
     def worker_pids(self):
         return self.pool.pids() if self.pool else []
 
-    def set_weights(self, weights):
-        """Publish ``weights`` (a list or array of floats) for the next tasks; return seconds taken."""
+    # -- the published state ------------------------------------------------------------
+
+    def set_state(self, weights, momentum=None):
+        """Publish ``weights`` and the optimiser's ``momentum`` (None: zeros); return seconds taken.
+
+        Both go into the buffers of the next version, which then becomes current.
+        """
         start = time.perf_counter()
-        self.params[:] = weights if isinstance(weights, array) else array("d", weights)
-        self.version += 1
+        nxt = self.version + 1
+        self.compute.weights(nxt)[:] = _doubles(weights, self.num_params, "weights")
+        momentum = bytes(8 * self.num_params) if momentum is None else momentum
+        self.compute.momentum(nxt)[:] = _doubles(momentum, self.num_params, "momentum")
+        self.version = nxt
         return time.perf_counter() - start
+
+    def set_weights(self, weights):
+        """Publish ``weights`` (a list or array of floats), keeping the momentum; return seconds taken."""
+        return self.set_state(weights, self.compute.momentum(self.version))
+
+    def get_weights(self):
+        """The current weights, as a list of floats."""
+        return self.compute.weights(self.version).tolist()
+
+    def get_momentum(self):
+        """The current momentum buffer, as a list of floats (zeros before any step with momentum)."""
+        return self.compute.momentum(self.version).tolist()
+
+    # -- work -------------------------------------------------------------------------
 
     def _run(self, tasks):
         if self.pool is None:
@@ -128,14 +166,8 @@ class Engine:
                 raise TaskError(describe_failure(e, compute.model)) from e
         return self.pool.run(tasks)
 
-    def gradient(self, indices, epoch, split="train"):
-        """The mean gradient over ``indices`` at the published weights.
-
-        Returns a dict: ``grad`` (list of floats), ``loss_sum``, ``correct``,
-        ``samples``, ``wall`` (seconds from dispatch to the last result),
-        ``busy`` (worker compute seconds, summed) and ``reduce`` (seconds).
-        """
-        indices = list(indices)
+    def _train(self, indices, epoch, split):
+        """Run the micro-batches of ``indices``: per-slot gradients, and the figures of :meth:`gradient`."""
         chunks = micro_batches(indices, self.micro_batch)
         if len(chunks) > self.slots:
             raise ValueError(f"a batch of {len(indices)} needs {len(chunks)} gradient slots, "
@@ -145,23 +177,80 @@ class Engine:
         start = time.perf_counter()
         results = self._run(tasks)
         wall = time.perf_counter() - start
-        start = time.perf_counter()
-        grad = self._mean_gradient(len(chunks), float(len(indices)))
         loss_sum = 0.0
         for r in results:
             loss_sum += r[0]
-        return {"grad": grad, "loss_sum": loss_sum, "correct": sum(r[1] for r in results),
-                "samples": len(indices), "wall": wall, "busy": sum(r[2] for r in results),
-                "reduce": time.perf_counter() - start}
+        return {"loss_sum": loss_sum, "correct": sum(r[1] for r in results), "samples": len(indices),
+                "wall": wall, "busy": sum(r[2] for r in results), "slots": len(chunks)}
+
+    def _in_parent(self):
+        # NOTE: one worker would do the parent's work, plus the round trips.
+        return self.pool is None or self.workers == 1
+
+    def gradient(self, indices, epoch, split="train"):
+        """The mean gradient over ``indices`` at the current weights (no step is taken).
+
+        Returns a dict: ``grad`` (list of floats), ``loss_sum``, ``correct``,
+        ``samples``, ``wall`` (seconds from dispatch to the last result),
+        ``busy`` (worker compute seconds, summed) and ``reduce`` (seconds).
+        """
+        out = self._train(list(indices), epoch, split)
+        start = time.perf_counter()
+        out["grad"] = self._mean_gradient(out["slots"], float(out["samples"]))
+        out["reduce"] = time.perf_counter() - start
+        return out
 
     def _mean_gradient(self, count, samples):
         """The mean of slots ``0..count-1`` as a list: in the workers by slices, or in-process."""
-        if self.pool is None or self.workers == 1:
-            # NOTE: one worker would do the same work as the parent, plus the round trips.
+        if self._in_parent():
             return mean_of_slots(self.grads, self.num_params, count, samples, 0, self.num_params)
         self.pool.run([("reduce", k, count, samples, lo, hi)
                        for k, (lo, hi) in enumerate(self.reduce_slices)])
         return self.mean.tolist()
+
+    def step(self, indices, epoch, lr, clip=None, split="train"):
+        """One optimiser step on the mean gradient over ``indices``, at learning rate ``lr``.
+
+        ``clip`` is a maximum gradient norm (see :func:`~paracnn.optim.clip_grad_norm`)
+        or None. The new weights are published only when the loss, the mean
+        gradient and the new weights are all finite; otherwise the current
+        ones stay and ``diverged`` says which was not.
+
+        Returns the dict of :meth:`gradient` without ``grad``, plus
+        ``diverged`` (None, ``"loss"``, ``"gradient"`` or ``"weights"``),
+        ``grad_norm`` (only with ``clip``) and ``update`` (seconds from the
+        last gradient to the published step).
+        """
+        out = self._train(list(indices), epoch, split)
+        start = time.perf_counter()
+        out["diverged"] = "loss" if not math.isfinite(out["loss_sum"]) else None
+        if out["diverged"] is None:
+            out["diverged"] = self._update(out, lr, clip)
+        if out["diverged"] is None:
+            self.version += 1
+        out["update"] = time.perf_counter() - start
+        return out
+
+    def _update(self, out, lr, clip):
+        """Write the next version's weights and momentum; return what was not finite, or None."""
+        count, samples = out["slots"], float(out["samples"])
+        version, p = self.version, self.num_params
+        scale = None
+        if clip:
+            # NOTE: the norm needs the whole mean gradient first: reduce, then update from it.
+            grad = self._mean_gradient(count, samples)
+            if not all_finite(grad):
+                return "gradient"
+            out["grad_norm"] = norm = grad_norm(grad)
+            scale = clip_coef(norm, clip)
+            if self._in_parent():
+                return _first_bad([self.compute.apply(version, 0, p, grad, lr, scale)])
+            count = 0  # the update tasks read the mean the reduce tasks left
+        elif self._in_parent():
+            grad = mean_of_slots(self.grads, p, count, samples, 0, p)
+            return _first_bad([self.compute.apply(version, 0, p, grad, lr)])
+        return _first_bad(self.pool.run([("update", k, version, count, samples, lo, hi, lr, scale)
+                                         for k, (lo, hi) in enumerate(self.reduce_slices)]))
 
     def evaluate(self, split):
         """Inference over the whole ``split`` at the published weights.
@@ -187,10 +276,11 @@ class Engine:
             self.pool.close()
             self.pool = None
         if self._blocks:
-            _release_views(self.params, self.grads, self.mean)
+            self.compute = None
+            _release_views(self.state, self.grads, self.mean)
             for ds in self.datasets.values():
                 _release_views(ds.images, ds.labels)
-            self.params = self.grads = self.mean = None
+            self.state = self.grads = self.mean = None
             self.datasets = {}
             blocks, self._blocks = self._blocks, []
             for block in blocks:
@@ -207,3 +297,23 @@ def _release_views(*views):
     for view in views:
         if isinstance(view, memoryview):
             view.release()
+
+
+def _first_bad(results):
+    """What the update tasks' ``(gradient finite, weights finite, ...)`` flags say was not finite."""
+    if not all(r[0] for r in results):
+        return "gradient"
+    if not all(r[1] for r in results):
+        return "weights"
+    return None
+
+
+def _doubles(values, count, what):
+    """``values`` as something a ``'d'`` memoryview slice accepts, checked for length."""
+    if isinstance(values, (bytes, bytearray)):
+        values = memoryview(values).cast("d")
+    elif not isinstance(values, (array, memoryview)):
+        values = array("d", values)
+    if len(values) != count:
+        raise ValueError(f"{what} holds {len(values)} values, the model has {count}")
+    return values

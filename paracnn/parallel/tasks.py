@@ -17,10 +17,11 @@ Determinism rests on three things done here:
 """
 
 import hashlib
+import math
 import time
 from array import array
 from itertools import repeat
-from operator import add, truediv
+from operator import add, mul, truediv
 
 from ..loss import softmax_cross_entropy
 
@@ -36,12 +37,19 @@ def mean_of_slots(grads, num_params, count, samples, lo, hi):
 
     Each element is added in slot order and divided once, so any cut of
     ``0:num_params`` into slices gives the bits of the whole-vector reduction.
+    The additions are chained lazily and materialised once, so no
+    intermediate list is built per slot.
     """
     p = num_params
-    mean = grads[lo:hi].tolist()
+    mean = grads[lo:hi]
     for k in range(1, count):
-        mean = list(map(add, mean, grads[k * p + lo:k * p + hi]))
+        mean = map(add, mean, grads[k * p + lo:k * p + hi])
     return list(map(truediv, mean, repeat(samples)))
+
+
+def all_finite(values):
+    """True if no value is NaN or infinite: one C-level sum, and a full scan only if that overflows."""
+    return math.isfinite(sum(values)) or all(map(math.isfinite, values))
 
 
 class Compute:
@@ -49,27 +57,43 @@ class Compute:
 
     Args:
         model: a built :class:`~paracnn.model.Sequential`.
-        params: a float64 buffer (``memoryview`` cast ``'d'`` or ``array``) of
-            ``num_params`` values: the current weights.
+        state: a float64 buffer (``memoryview`` cast ``'d'``) of ``4 * num_params``
+            values: two weight vectors, then two momentum buffers. Version ``v``
+            of the weights is vector ``v % 2``; :meth:`update` reads version
+            ``v`` and writes ``v + 1`` into the other one, so the weights tasks
+            read are never half-updated.
         grads: a float64 buffer of ``slots * num_params`` values.
         datasets: ``{split: ImageSet}``.
+        optimizer: the :class:`~paracnn.optim.SGD` whose hyperparameters
+            :meth:`update` applies (its own ``buf`` is not used).
         mean: a float64 buffer of ``num_params`` values that :meth:`reduce`
-            writes the mean gradient into (workers only).
+            writes the mean gradient into (with workers).
     """
 
-    def __init__(self, model, params, grads, datasets, mean=None):
+    def __init__(self, model, state, grads, datasets, optimizer=None, mean=None):
         self.model = model
-        self.params = params
+        self.state = state
         self.grads = grads
         self.datasets = datasets
+        self.optimizer = optimizer
         self.mean = mean
         self.num_params = model.num_params()
         self.version = None
 
+    def weights(self, version):
+        """The view of version ``version`` of the weights."""
+        p, b = self.num_params, version % 2
+        return self.state[b * p:(b + 1) * p]
+
+    def momentum(self, version):
+        """The view of the momentum buffer that goes with version ``version`` of the weights."""
+        p, b = self.num_params, 2 + version % 2
+        return self.state[b * p:(b + 1) * p]
+
     def load_weights(self, version):
         """Copy the shared weights into the model, once per ``version`` (once per step)."""
         if version != self.version:
-            self.model.set_weights(self.params)
+            self.model.set_weights(self.weights(version))
             self.version = version
 
     def train(self, version, split, seed, epoch, indices, slot):
@@ -95,11 +119,49 @@ class Compute:
         """Write elements ``lo:hi`` of the mean of slots ``0..count-1`` into ``mean``.
 
         Reads only the slots and writes only its slice, so a rerun (after a
-        worker died) gives the same bits. Returns busy seconds.
+        worker died) gives the same bits. Returns ``(gradient finite, busy seconds)``.
         """
         start = time.perf_counter()
-        self.mean[lo:hi] = array("d", mean_of_slots(self.grads, self.num_params, count, samples, lo, hi))
-        return time.perf_counter() - start
+        g = mean_of_slots(self.grads, self.num_params, count, samples, lo, hi)
+        self.mean[lo:hi] = array("d", g)
+        return all_finite(g), time.perf_counter() - start
+
+    def update(self, version, count, samples, lo, hi, lr, scale=None):
+        """One optimiser step on elements ``lo:hi``, from weights ``version`` to ``version + 1``.
+
+        The gradient is the mean of slots ``0..count-1`` or, with ``count``
+        0, the one a :meth:`reduce` pass left in ``mean`` (gradient clipping
+        needs the whole vector's norm first), times ``scale`` unless None.
+        Returns ``(gradient finite, weights finite, busy seconds)``; see :meth:`apply`.
+        """
+        start = time.perf_counter()
+        if count:
+            g = mean_of_slots(self.grads, self.num_params, count, samples, lo, hi)
+        else:
+            g = self.mean[lo:hi].tolist()
+        return (*self.apply(version, lo, hi, g, lr, scale), time.perf_counter() - start)
+
+    def apply(self, version, lo, hi, g, lr, scale=None):
+        """The optimiser step on elements ``lo:hi`` with the mean gradient slice ``g`` (a list).
+
+        Reads the weights and momentum of ``version`` and writes only slice
+        ``lo:hi`` of those of ``version + 1``, so a rerun after a worker died
+        gives the same bits, and until the parent publishes ``version + 1``
+        (it does not when something is NaN) the old weights stand untouched.
+        The arithmetic is :meth:`SGD.update <paracnn.optim.SGD.update>`'s, element
+        by element, so any cut into slices gives the bits of one whole-vector step.
+        Returns ``(gradient finite, weights finite)``.
+        """
+        finite_grad = all_finite(g)
+        if scale is not None:
+            g = list(map(mul, g, repeat(scale)))
+        opt = self.optimizer
+        buf = self.momentum(version)[lo:hi] if opt.momentum else None
+        w, buf = opt.update(self.weights(version)[lo:hi], g, buf, lr)
+        self.weights(version + 1)[lo:hi] = array("d", w)
+        if buf is not None:
+            self.momentum(version + 1)[lo:hi] = array("d", buf)
+        return finite_grad, all_finite(w)
 
     def evaluate(self, version, split, indices):
         """Inference over ``indices``: ``(losses, predicted classes, busy_seconds)``, per sample."""

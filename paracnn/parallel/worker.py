@@ -5,12 +5,13 @@ Messages from the parent (tuples, small: indices only, never weights)::
     ("train", task_id, version, split, seed, epoch, indices, slot)
     ("eval",  task_id, version, split, indices)
     ("reduce", task_id, count, samples, lo, hi)
+    ("update", task_id, version, count, samples, lo, hi, lr, scale)
     ("stop",)
 
 Answers::
 
     ("ready", pid)                      once, after attaching
-    ("done", task_id, result)           result = Compute.train / Compute.evaluate
+    ("done", task_id, result)           result = Compute.train / evaluate / reduce / update
     ("error", task_id, traceback_text, summary)
                                         the task raised; ``summary`` (one line, from
                                         :func:`describe_failure`) names the layer. Only
@@ -39,18 +40,21 @@ class WorkerSetup:
 
     Args:
         model: the built model (its weights are replaced at the first task).
-        params_name: shared block holding the weight vector.
+        state_name: shared block holding two weight vectors and two momentum
+            buffers (see :class:`~paracnn.parallel.tasks.Compute`).
         grads_name: shared block holding ``slots`` gradient vectors, then the mean gradient.
         slots: number of gradient slots (micro-batches per step).
         datasets: ``{split: SharedImageSet}`` handles.
+        optimizer: the :class:`~paracnn.optim.SGD` that update tasks apply.
     """
 
-    def __init__(self, model, params_name, grads_name, slots, datasets):
+    def __init__(self, model, state_name, grads_name, slots, datasets, optimizer):
         self.model = model
-        self.params_name = params_name
+        self.state_name = state_name
         self.grads_name = grads_name
         self.slots = slots
         self.datasets = datasets
+        self.optimizer = optimizer
 
 
 def worker_main(conn, setup, parent_pid):
@@ -75,17 +79,17 @@ def worker_main(conn, setup, parent_pid):
 
 def _attach(setup, blocks):
     p = setup.model.num_params()
-    params_block = attach_block(setup.params_name)
+    state_block = attach_block(setup.state_name)
     grads_block = attach_block(setup.grads_name)
-    blocks += [params_block, grads_block]
+    blocks += [state_block, grads_block]
     datasets = {split: handle.attach(blocks) for split, handle in setup.datasets.items()}
-    return Compute(setup.model, doubles(params_block, p), doubles(grads_block, p * setup.slots), datasets,
-                   mean=doubles(grads_block, p, offset=p * setup.slots))
+    return Compute(setup.model, doubles(state_block, 4 * p), doubles(grads_block, p * setup.slots),
+                   datasets, setup.optimizer, mean=doubles(grads_block, p, offset=p * setup.slots))
 
 
 def _detach(compute):
     # NOTE: views must go before their blocks close, or SharedMemory.__del__ complains at exit.
-    views = [compute.params, compute.grads, compute.mean]
+    views = [compute.state, compute.grads, compute.mean]
     for ds in compute.datasets.values():
         views += [ds.images, ds.labels]
     compute.datasets = {}
@@ -111,6 +115,8 @@ def _serve(conn, compute, parent_pid):
                 result = compute.evaluate(*msg[2:])
             elif kind == "reduce":
                 result = compute.reduce(*msg[2:])
+            elif kind == "update":
+                result = compute.update(*msg[2:])
             else:
                 raise ValueError(f"unknown task kind {kind!r}")
         except Exception as e:

@@ -45,7 +45,7 @@ def baseline_main(conn, config, data_dir):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # NOTE: Ctrl-C is the parent's to handle
     try:
         with Trainer(config, workers=0, data_dir=data_dir, log=_silent) as trainer:
-            initial = {"weights": list(trainer.weights), "optimizer": trainer.optimizer.state_dict(),
+            initial = {"weights": list(trainer.weights), "optimizer": trainer.optimizer_state(),
                        "step": 0}
             stream = batch_stream(trainer)
             monitor = ResourceMonitor(list)

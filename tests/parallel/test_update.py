@@ -1,0 +1,175 @@
+"""The optimiser step in the engine: summed and applied slice by slice, bit for bit like SGD.step."""
+
+import os
+import random
+import signal
+from array import array
+
+import pytest
+
+from paracnn.optim import SGD, clip_grad_norm
+from paracnn.parallel import Engine
+from paracnn.parallel import engine as engine_module
+from paracnn.parallel.tasks import Compute
+
+from .helpers import datasets, model_with
+
+OPTIMIZERS = {
+    "plain": {},
+    "momentum": {"momentum": 0.9},
+    "nesterov+decay": {"momentum": 0.8, "nesterov": True, "weight_decay": 1e-3},
+    "decay": {"weight_decay": 0.05},
+}
+
+
+class KillingSGD(SGD):
+    """SGD whose update SIGKILLs the worker process running it while ``marker`` exists (once)."""
+
+    def __init__(self, marker, parent_pid, **kw):
+        super().__init__(**kw)
+        self.marker, self.parent_pid = str(marker), parent_pid
+
+    def update(self, weights, grads, buf, lr):
+        if os.getpid() != self.parent_pid and os.path.exists(self.marker):
+            try:
+                os.unlink(self.marker)
+            except FileNotFoundError:
+                pass  # another worker took the hit
+            else:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return super().update(weights, grads, buf, lr)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_sliced_apply_is_bit_identical_to_sgd_step(name):
+    rng = random.Random(name)
+    model = model_with()
+    p = model.num_params()
+    weights = [rng.gauss(0, 1) for _ in range(p)]
+    grads = [[rng.gauss(0, 1) for _ in range(p)] for _ in range(3)]
+    opt = SGD(**OPTIMIZERS[name])
+    reference = weights
+    for g in grads:
+        reference = opt.step(reference, g, lr=0.1)
+
+    state = memoryview(array("d", bytes(8 * 4 * p)))
+    compute = Compute(model, state, None, {}, SGD(**OPTIMIZERS[name]))
+    compute.weights(0)[:] = array("d", weights)
+    cuts = [0, 1, 7, 20, 33, p]
+    for version, g in enumerate(grads):
+        for lo, hi in zip(cuts, cuts[1:]):
+            assert compute.apply(version, lo, hi, g[lo:hi], 0.1) == (True, True)
+    assert compute.weights(len(grads)).tolist() == reference
+    if opt.momentum:
+        assert compute.momentum(len(grads)).tolist() == opt.buf
+    # the previous version's weights are still there, untouched (double buffering)
+    assert compute.weights(len(grads) - 1).tolist() != reference
+
+
+def reference_steps(model, batches, lr, clip, **opt):
+    """Gradient from the engine, then clip_grad_norm and SGD.step in this process: the old path.
+
+    NOTE: an in-process engine loads weights into ``model`` itself; the model's weights are
+    put back afterwards, so callers start from the same initial weights.
+    """
+    sgd = SGD(**opt)
+    initial = list(model.get_weights())
+    weights = initial
+    with Engine(model, datasets(), workers=0, batch_size=12, micro_batch=2, seed=5) as engine:
+        for epoch, indices in enumerate(batches):
+            engine.set_weights(weights)
+            grad = engine.gradient(indices, epoch)["grad"]
+            if clip:
+                grad, _ = clip_grad_norm(grad, clip)
+            weights = sgd.step(weights, grad, lr)
+    model.set_weights(initial)
+    return weights, sgd.buf
+
+
+@pytest.mark.parametrize("clip", [None, 0.05, 100.0], ids=["no-clip", "clipping", "clip-inactive"])
+def test_engine_steps_match_the_reference_at_every_worker_count(monkeypatch, clip):
+    monkeypatch.setattr(engine_module, "REDUCE_SLICE", 4)  # 51 parameters, up to 12 slices
+    model = model_with()
+    batches = [range(3, 15), range(20, 31), range(0, 12)]
+    opt = {"momentum": 0.9, "nesterov": True, "weight_decay": 1e-3}
+    initial = list(model.get_weights())
+    weights, buf = reference_steps(model, batches, 0.3, clip, **opt)
+    for workers in (0, 1, 2, 3):
+        with Engine(model, datasets(), workers=workers, batch_size=12, micro_batch=2, seed=5,
+                    optimizer=SGD(**opt), start_method="fork") as engine:
+            engine.set_state(initial)
+            for epoch, indices in enumerate(batches):
+                out = engine.step(indices, epoch, 0.3, clip=clip)
+                assert out["diverged"] is None
+                assert ("grad_norm" in out) == bool(clip)
+            assert engine.get_weights() == weights, workers
+            assert engine.get_momentum() == buf, workers
+            if workers > 1:
+                assert len(engine.reduce_slices) == 4 * workers
+
+
+def test_sliced_reduction_in_workers_is_bit_identical(monkeypatch):
+    monkeypatch.setattr(engine_module, "REDUCE_SLICE", 4)  # 51 parameters in 8 slices
+    model = model_with()
+    results = {}
+    for workers in (0, 2, 3):
+        with Engine(model, datasets(), workers=workers, batch_size=12, micro_batch=2, seed=5,
+                    start_method="fork") as engine:
+            if workers:
+                assert len(engine.reduce_slices) == min(4 * workers, 13)
+            engine.set_weights(model.get_weights())
+            results[workers] = engine.gradient(range(3, 15), epoch=1)["grad"]
+    assert results[0] == results[2] == results[3]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_step_that_is_not_finite_keeps_the_last_weights(workers):
+    model = model_with()
+    with Engine(model, datasets(), workers=workers, batch_size=12, micro_batch=2, seed=5,
+                optimizer=SGD(momentum=0.5), start_method="fork") as engine:
+        engine.set_state(list(model.get_weights()))
+        assert engine.step(range(12), 0, 0.1)["diverged"] is None
+        good, good_buf, version = engine.get_weights(), engine.get_momentum(), engine.version
+        out = engine.step(range(12), 0, float("inf"))  # every weight with a gradient overflows
+        assert out["diverged"] == "weights"
+        assert (engine.get_weights(), engine.get_momentum(), engine.version) == (good, good_buf, version)
+        engine.set_state([float("nan")] * len(good), good_buf)
+        assert engine.step(range(12), 0, 0.1)["diverged"] == "loss"
+
+
+def test_a_gradient_that_is_not_finite_is_reported_not_applied():
+    model = model_with()
+    p = model.num_params()
+    compute = Compute(model, memoryview(array("d", bytes(8 * 4 * p))), None, {}, SGD())
+    g = [0.0] * p
+    g[5] = float("nan")
+    assert compute.apply(0, 0, p, g, 0.1) == (False, False)
+
+
+def test_a_worker_killed_during_the_update_is_replaced_and_the_slice_recomputed(tmp_path, monkeypatch):
+    monkeypatch.setattr(engine_module, "REDUCE_SLICE", 4)
+    model = model_with()
+    batches = [range(3, 15), range(20, 31)]
+    opt = {"momentum": 0.9}
+    weights, buf = reference_steps(model, batches, 0.3, None, **opt)
+    marker = tmp_path / "kill"
+    messages = []
+    with Engine(model, datasets(), workers=2, batch_size=12, micro_batch=2, seed=5,
+                optimizer=KillingSGD(marker, os.getpid(), **opt), start_method="fork",
+                log=messages.append) as engine:
+        engine.set_state(model.get_weights())
+        engine.step(batches[0], 0, 0.3)
+        marker.touch()
+        engine.step(batches[1], 1, 0.3)
+        assert not marker.exists()  # a worker really died in the update
+        assert engine.get_weights() == weights and engine.get_momentum() == buf
+    assert len(messages) == 1 and "killed by signal 9 (SIGKILL)" in messages[0], messages
+
+
+def test_set_state_checks_lengths():
+    model = model_with()
+    with Engine(model, datasets(), workers=0, batch_size=12) as engine:
+        with pytest.raises(ValueError, match="momentum holds 3 values, the model has 51"):
+            engine.set_state(model.get_weights(), [0.0] * 3)
+        engine.set_state(model.get_weights())
+        assert engine.get_momentum() == [0.0] * 51
