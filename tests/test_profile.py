@@ -22,6 +22,7 @@ from paracnn.profiling import calibrate, machine
 from .parallel.helpers import REPO, conv_dict
 
 RUN_KEYS = ("workers", "samples_per_second", "speedup", "efficiency", "karp_flatt", "calibration_speedup",
+            "calibration_speedup_fixed",
             "relative_efficiency", "total_pss_mb", "worker_uss_mb", "compute_seconds", "broadcast_seconds",
             "reduce_update_seconds", "wait_seconds", "step_seconds")
 
@@ -43,6 +44,7 @@ def profiled(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         mp.setattr(machine, "CGROUP_ROOT", str(cgroup))
         mp.setattr(calibrate, "BURN_ROUNDS", 2)
+        mp.setattr(calibrate, "BURN_SECONDS", 0.005)
         status = main(["profile", str(config), "--workers", "2,1", "--steps", "2",
                        "--batch-size", "8", "--synthetic", "--layers", "--json", str(tmp / "p.json"),
                        "--csv", str(tmp / "p.csv")])
@@ -83,6 +85,9 @@ def test_figures_are_consistent(profiled):
         else:
             assert math.isclose(run["karp_flatt"], (1 / s - 1 / p) / (1 - 1 / p))
             assert len(run["calibration_seconds"]) == 3 + 2 + 3  # before, one per timed step, after
+            assert len(run["calibration_fixed_seconds"]) == 3 + 3  # before and after only
+            assert run["calibration_speedup_fixed"] == calibrate.calibration_speedup(
+                p, run["calibration_fixed_seconds"])
         assert run["weights_match"], "a worker count changed the weights"
 
 
@@ -222,3 +227,19 @@ def test_synthetic_config_of_a_config_dict():
     config = synthetic_config(config_from_dict(conv_dict(batch_size=8)), 1)
     assert config.data["data"]["synthetic"]["train_size"] == 8 * 2
     assert "validation" not in config.data["data"] or not config.data["data"]["validation"]
+
+
+def test_model_burn_is_the_models_own_training_step(monkeypatch):
+    config = config_from_dict(conv_dict())
+    burn = calibrate.ModelBurn(config, samples=2)
+    loss = burn(3)
+    model = config.build_model()
+    expected = 0.0
+    for r, (x, y) in enumerate([burn.inputs[0], burn.inputs[1], burn.inputs[0]]):
+        expected += model.train_sample(x, y, seed=r)[0]
+    assert loss == expected and len(x) == 64 and all(-0.5 <= v <= 0.5 for v in x)
+    monkeypatch.setattr(calibrate, "BURN_SECONDS", 0.01)
+    with calibrate.Calibrator(2, workload=calibrate.ModelBurn(config), repeats=2) as cal:
+        assert cal.rounds >= 1
+        pairs = cal.measure(2)
+    assert len(pairs) == 2 and all(t1 > 0 and t2 > 0 for t1, t2 in pairs)

@@ -35,7 +35,7 @@ from .datasets import share_datasets
 from .pool import WorkerPool
 from ..optim import SGD, clip_coef, grad_norm
 from .shm import create_block, doubles, release_block
-from .tasks import Compute, all_finite, mean_of_slots
+from .tasks import Compute, add_slots, all_finite, mean_of_slots
 from .worker import WorkerSetup, describe_failure
 
 #: the largest evaluation chunk when ``train.eval_batch`` is null.
@@ -95,7 +95,7 @@ class Engine:
         self.slots = math.ceil(batch_size / self.micro_batch)
         self.version = 0
         self.pool = None
-        self.state = self.grads = self.mean = None
+        self.state = self.grads = self.mean = self.prefix = None
         # NOTE: up to four slices per worker, so a worker slowed by the host does not hold the rest.
         n = max(1, min(4 * workers, math.ceil(p / REDUCE_SLICE)))
         self.reduce_slices = [(p * i // n, p * (i + 1) // n) for i in range(n)]
@@ -107,15 +107,18 @@ class Engine:
             self.compute = Compute(model, self.state, self.grads, self.datasets, self.optimizer)
             return
         try:
-            state_block, grads_block = create_block(8 * 4 * p), create_block(8 * p * (self.slots + 1))
+            # the gradient block: the slots, then the mean, then the running prefix sums
+            state_block, grads_block = create_block(8 * 4 * p), create_block(8 * p * (self.slots + 2))
             self._blocks += [state_block, grads_block]
             handles, self.datasets, data_blocks = share_datasets(datasets)
             self._blocks += data_blocks
             self.state = doubles(state_block, 4 * p)
             self.grads = doubles(grads_block, p * self.slots)
             self.mean = doubles(grads_block, p, offset=p * self.slots)
+            self.prefix = doubles(grads_block, p, offset=p * (self.slots + 1))
             # NOTE: the parent's own view of the same memory, for work not worth a round trip.
-            self.compute = Compute(model, self.state, self.grads, {}, self.optimizer, self.mean)
+            self.compute = Compute(model, self.state, self.grads, {}, self.optimizer, self.mean,
+                                   self.prefix)
             setup = WorkerSetup(model, state_block.name, grads_block.name, self.slots, handles,
                                 self.optimizer)
             self.pool = WorkerPool(setup, workers, start_method, max_failures, log, task_timeout)
@@ -166,8 +169,11 @@ class Engine:
                 raise TaskError(describe_failure(e, compute.model)) from e
         return self.pool.run(tasks)
 
-    def _train(self, indices, epoch, split):
-        """Run the micro-batches of ``indices``: per-slot gradients, and the figures of :meth:`gradient`."""
+    def _train(self, indices, epoch, split, tail=None):
+        """Run the micro-batches of ``indices``: per-slot gradients, and the figures of :meth:`gradient`.
+
+        ``tail``: a :class:`TailSums` to run while a worker is idle at the end.
+        """
         chunks = micro_batches(indices, self.micro_batch)
         if len(chunks) > self.slots:
             raise ValueError(f"a batch of {len(indices)} needs {len(chunks)} gradient slots, "
@@ -175,7 +181,7 @@ class Engine:
         tasks = [("train", k, self.version, split, self.seed, epoch, chunk, k)
                  for k, chunk in enumerate(chunks)]
         start = time.perf_counter()
-        results = self._run(tasks)
+        results = self.pool.run(tasks, tail) if tail is not None else self._run(tasks)
         wall = time.perf_counter() - start
         loss_sum = 0.0
         for r in results:
@@ -194,17 +200,22 @@ class Engine:
         ``samples``, ``wall`` (seconds from dispatch to the last result),
         ``busy`` (worker compute seconds, summed) and ``reduce`` (seconds).
         """
-        out = self._train(list(indices), epoch, split)
+        tail = self._tail()
+        out = self._train(list(indices), epoch, split, tail)
         start = time.perf_counter()
-        out["grad"] = self._mean_gradient(out["slots"], float(out["samples"]))
+        out["grad"] = self._mean_gradient(out["slots"], float(out["samples"]), tail)
         out["reduce"] = time.perf_counter() - start
         return out
 
-    def _mean_gradient(self, count, samples):
+    def _tail(self):
+        """A fresh :class:`TailSums` when the reduction runs in the workers, else None."""
+        return None if self._in_parent() else TailSums(self)
+
+    def _mean_gradient(self, count, samples, tail):
         """The mean of slots ``0..count-1`` as a list: in the workers by slices, or in-process."""
         if self._in_parent():
             return mean_of_slots(self.grads, self.num_params, count, samples, 0, self.num_params)
-        self.pool.run([("reduce", k, count, samples, lo, hi)
+        self.pool.run([("reduce", k, count, samples, lo, hi, tail.done[k])
                        for k, (lo, hi) in enumerate(self.reduce_slices)])
         return self.mean.tolist()
 
@@ -221,24 +232,25 @@ class Engine:
         ``grad_norm`` (only with ``clip``) and ``update`` (seconds from the
         last gradient to the published step).
         """
-        out = self._train(list(indices), epoch, split)
+        tail = self._tail()
+        out = self._train(list(indices), epoch, split, tail)
         start = time.perf_counter()
         out["diverged"] = "loss" if not math.isfinite(out["loss_sum"]) else None
         if out["diverged"] is None:
-            out["diverged"] = self._update(out, lr, clip)
+            out["diverged"] = self._update(out, lr, clip, tail)
         if out["diverged"] is None:
             self.version += 1
         out["update"] = time.perf_counter() - start
         return out
 
-    def _update(self, out, lr, clip):
+    def _update(self, out, lr, clip, tail):
         """Write the next version's weights and momentum; return what was not finite, or None."""
         count, samples = out["slots"], float(out["samples"])
         version, p = self.version, self.num_params
         scale = None
         if clip:
             # NOTE: the norm needs the whole mean gradient first: reduce, then update from it.
-            grad = self._mean_gradient(count, samples)
+            grad = self._mean_gradient(count, samples, tail)
             if not all_finite(grad):
                 return "gradient"
             out["grad_norm"] = norm = grad_norm(grad)
@@ -249,7 +261,8 @@ class Engine:
         elif self._in_parent():
             grad = mean_of_slots(self.grads, p, count, samples, 0, p)
             return _first_bad([self.compute.apply(version, 0, p, grad, lr)])
-        return _first_bad(self.pool.run([("update", k, version, count, samples, lo, hi, lr, scale)
+        return _first_bad(self.pool.run([("update", k, version, count, samples, lo, hi, lr, scale,
+                                          tail.done[k] if count else 0)
                                          for k, (lo, hi) in enumerate(self.reduce_slices)]))
 
     def evaluate(self, split):
@@ -277,10 +290,10 @@ class Engine:
             self.pool = None
         if self._blocks:
             self.compute = None
-            _release_views(self.state, self.grads, self.mean)
+            _release_views(self.state, self.grads, self.mean, self.prefix)
             for ds in self.datasets.values():
                 _release_views(ds.images, ds.labels)
-            self.state = self.grads = self.mean = None
+            self.state = self.grads = self.mean = self.prefix = None
             self.datasets = {}
             blocks, self._blocks = self._blocks, []
             for block in blocks:
@@ -297,6 +310,40 @@ def _release_views(*views):
     for view in views:
         if isinstance(view, memoryview):
             view.release()
+
+
+class TailSums:
+    """Work for the parent while a worker sits idle at the end of a step's micro-batches.
+
+    The slots must be added in slot order, but the first ones are final long
+    before the last micro-batch is: once slots ``0..k-1`` are all done, the
+    parent adds them up, one slice of the vector per call
+    (:func:`~paracnn.parallel.tasks.add_slots`), into the ``prefix`` buffer,
+    and records in :attr:`done` how far each slice got. The reduce and update
+    tasks then start from there and add only the rest: the same additions in
+    the same order, so the bits do not change, and a core that would idle
+    does part of the reduction. Only the parent writes ``prefix``, and only
+    before those tasks are sent, so a worker's death cannot corrupt it.
+    """
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.done = [0] * len(engine.reduce_slices)
+
+    def __call__(self, results):
+        ready = 0
+        while ready < len(results) and results[ready] is not None:
+            ready += 1
+        if ready < 2:
+            return False
+        k = min(range(len(self.done)), key=self.done.__getitem__)
+        if self.done[k] >= ready:
+            return False
+        e = self.engine
+        lo, hi = e.reduce_slices[k]
+        add_slots(e.grads, e.num_params, e.prefix, lo, hi, self.done[k], ready)
+        self.done[k] = ready
+        return True
 
 
 def _first_bad(results):

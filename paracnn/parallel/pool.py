@@ -174,11 +174,17 @@ class WorkerPool:
         self._wait_ready([w])
 
     # -- running tasks -------------------------------------------------------------
-    def run(self, tasks):
+    def run(self, tasks, on_idle=None):
         """Run ``tasks`` (message tuples whose item 1 is the task id ``0..n-1``).
 
         Returns the results as a list indexed by task id, whatever order they
         finished in. A worker that dies is replaced and its tasks rerun.
+
+        ``on_idle(results)``, if given, is called while every task has been handed
+        out and some worker has nothing left to do (the tail of a run, when a
+        core would sit idle): it gets the results so far (None where not yet
+        done), may do a short piece of work in this process and returns True
+        if it did, to be called again after the next quick check of the pipes.
         """
         results = [None] * len(tasks)
         todo = collections.deque(range(len(tasks)))
@@ -200,7 +206,8 @@ class WorkerPool:
             for w in range(self.size):
                 objs[self.conns[w]] = w
                 objs[self.procs[w].sentinel] = w
-            ready = wait(list(objs), timeout=POLL_SECONDS)
+            busy = on_idle is not None and not todo and not all(inflight) and on_idle(results)
+            ready = wait(list(objs), timeout=0 if busy else POLL_SECONDS)
             dead = {}
             for obj in ready:
                 w = objs[obj]

@@ -32,19 +32,34 @@ def sample_seed(seed, epoch, index):
     return int.from_bytes(digest, "little") >> 1
 
 
-def mean_of_slots(grads, num_params, count, samples, lo, hi):
+def mean_of_slots(grads, num_params, count, samples, lo, hi, prefix=None, done=0):
     """Elements ``lo:hi`` of ``(((slot0 + slot1) + slot2) + ...) / samples`` over ``count`` slots.
 
     Each element is added in slot order and divided once, so any cut of
     ``0:num_params`` into slices gives the bits of the whole-vector reduction.
-    The additions are chained lazily and materialised once, so no
-    intermediate list is built per slot.
+    With ``done`` > 0, ``prefix[lo:hi]`` already holds the sum of slots
+    ``0..done-1`` (see :func:`add_slots`) and only the later slots are added:
+    the same additions in the same order, so the same bits. The additions are
+    chained lazily and materialised once, with no list per slot.
     """
     p = num_params
-    mean = grads[lo:hi]
-    for k in range(1, count):
+    mean, first = (prefix[lo:hi], done) if done else (grads[lo:hi], 1)
+    for k in range(first, count):
         mean = map(add, mean, grads[k * p + lo:k * p + hi])
     return list(map(truediv, mean, repeat(samples)))
+
+
+def add_slots(grads, num_params, prefix, lo, hi, done, upto):
+    """Extend the running sum ``prefix[lo:hi]`` of slots ``0..done-1`` to slots ``0..upto-1``.
+
+    ``done`` 0 starts from slot 0. The engine calls this in the parent while
+    a worker would otherwise sit idle at the end of a step's micro-batches.
+    """
+    p = num_params
+    acc, first = (prefix[lo:hi], done) if done else (grads[lo:hi], 1)
+    for k in range(first, upto):
+        acc = map(add, acc, grads[k * p + lo:k * p + hi])
+    prefix[lo:hi] = array("d", acc)
 
 
 def all_finite(values):
@@ -68,15 +83,18 @@ class Compute:
             :meth:`update` applies (its own ``buf`` is not used).
         mean: a float64 buffer of ``num_params`` values that :meth:`reduce`
             writes the mean gradient into (with workers).
+        prefix: a float64 buffer of ``num_params`` values holding partial sums
+            of the first slots, per slice (see :func:`add_slots`; with workers).
     """
 
-    def __init__(self, model, state, grads, datasets, optimizer=None, mean=None):
+    def __init__(self, model, state, grads, datasets, optimizer=None, mean=None, prefix=None):
         self.model = model
         self.state = state
         self.grads = grads
         self.datasets = datasets
         self.optimizer = optimizer
         self.mean = mean
+        self.prefix = prefix
         self.num_params = model.num_params()
         self.version = None
 
@@ -115,28 +133,31 @@ class Compute:
         self.grads[slot * p:(slot + 1) * p] = model.get_grads()
         return loss_sum, correct, time.perf_counter() - start
 
-    def reduce(self, count, samples, lo, hi):
+    def reduce(self, count, samples, lo, hi, done=0):
         """Write elements ``lo:hi`` of the mean of slots ``0..count-1`` into ``mean``.
 
-        Reads only the slots and writes only its slice, so a rerun (after a
-        worker died) gives the same bits. Returns ``(gradient finite, busy seconds)``.
+        ``done``: slots already summed into ``prefix`` (see :func:`mean_of_slots`).
+        Reads only the slots and the prefix and writes only its slice of
+        ``mean``, so a rerun (after a worker died) gives the same bits.
+        Returns ``(gradient finite, busy seconds)``.
         """
         start = time.perf_counter()
-        g = mean_of_slots(self.grads, self.num_params, count, samples, lo, hi)
+        g = mean_of_slots(self.grads, self.num_params, count, samples, lo, hi, self.prefix, done)
         self.mean[lo:hi] = array("d", g)
         return all_finite(g), time.perf_counter() - start
 
-    def update(self, version, count, samples, lo, hi, lr, scale=None):
+    def update(self, version, count, samples, lo, hi, lr, scale=None, done=0):
         """One optimiser step on elements ``lo:hi``, from weights ``version`` to ``version + 1``.
 
-        The gradient is the mean of slots ``0..count-1`` or, with ``count``
-        0, the one a :meth:`reduce` pass left in ``mean`` (gradient clipping
-        needs the whole vector's norm first), times ``scale`` unless None.
+        The gradient is the mean of slots ``0..count-1`` (``done`` of them
+        already summed into ``prefix``) or, with ``count`` 0, the one a
+        :meth:`reduce` pass left in ``mean`` (gradient clipping needs the whole
+        vector's norm first), times ``scale`` unless None.
         Returns ``(gradient finite, weights finite, busy seconds)``; see :meth:`apply`.
         """
         start = time.perf_counter()
         if count:
-            g = mean_of_slots(self.grads, self.num_params, count, samples, lo, hi)
+            g = mean_of_slots(self.grads, self.num_params, count, samples, lo, hi, self.prefix, done)
         else:
             g = self.mean[lo:hi].tolist()
         return (*self.apply(version, lo, hi, g, lr, scale), time.perf_counter() - start)

@@ -4,8 +4,8 @@ Messages from the parent (tuples, small: indices only, never weights)::
 
     ("train", task_id, version, split, seed, epoch, indices, slot)
     ("eval",  task_id, version, split, indices)
-    ("reduce", task_id, count, samples, lo, hi)
-    ("update", task_id, version, count, samples, lo, hi, lr, scale)
+    ("reduce", task_id, count, samples, lo, hi, done)
+    ("update", task_id, version, count, samples, lo, hi, lr, scale, done)
     ("stop",)
 
 Answers::
@@ -42,7 +42,8 @@ class WorkerSetup:
         model: the built model (its weights are replaced at the first task).
         state_name: shared block holding two weight vectors and two momentum
             buffers (see :class:`~paracnn.parallel.tasks.Compute`).
-        grads_name: shared block holding ``slots`` gradient vectors, then the mean gradient.
+        grads_name: shared block holding ``slots`` gradient vectors, then the mean
+            gradient, then the running prefix sums of the slots.
         slots: number of gradient slots (micro-batches per step).
         datasets: ``{split: SharedImageSet}`` handles.
         optimizer: the :class:`~paracnn.optim.SGD` that update tasks apply.
@@ -84,12 +85,13 @@ def _attach(setup, blocks):
     blocks += [state_block, grads_block]
     datasets = {split: handle.attach(blocks) for split, handle in setup.datasets.items()}
     return Compute(setup.model, doubles(state_block, 4 * p), doubles(grads_block, p * setup.slots),
-                   datasets, setup.optimizer, mean=doubles(grads_block, p, offset=p * setup.slots))
+                   datasets, setup.optimizer, mean=doubles(grads_block, p, offset=p * setup.slots),
+                   prefix=doubles(grads_block, p, offset=p * (setup.slots + 1)))
 
 
 def _detach(compute):
     # NOTE: views must go before their blocks close, or SharedMemory.__del__ complains at exit.
-    views = [compute.state, compute.grads, compute.mean]
+    views = [compute.state, compute.grads, compute.mean, compute.prefix]
     for ds in compute.datasets.values():
         views += [ds.images, ds.labels]
     compute.datasets = {}

@@ -1,21 +1,32 @@
-"""What the hardware delivers right now: a fixed pure-Python burn in 1 and in p processes.
+"""What the hardware delivers right now: the same pure-CPU burn in 1 and in p processes.
 
-``p`` burner processes wait on pipes. A measurement sends the same fixed
-workload (:func:`burn`) to one of them, then to ``p`` at once, and times each
-from the first send to the last answer. ``c(p) = p * t1 / tp`` is the number
-of cores' worth that ``p`` busy processes got: 2.0 on two idle cores, 1.1 when
-a neighbour on the host takes the second one. Measurements alternate 1 and
-``p`` so that a change of host load hits both, and the profile takes them
-right before and right after each worker count's run, and once after each of
-its timed steps.
+``p`` burner processes wait on pipes. A measurement sends the same workload
+to one of them, then to ``p`` at once, and times each from the first send to
+the last answer. ``c(p) = p * t1 / tp`` is the number of cores' worth that
+``p`` busy processes got: 2.0 on two idle cores, 1.1 when a neighbour on the
+host takes the second one. Measurements alternate 1 and ``p`` so that a
+change of host load hits both, and the profile takes them right before and
+right after each worker count's run, and once after each of its timed steps.
+
+Two workloads, both with no communication and no shared memory at all:
+
+- :class:`ModelBurn`, the profiled model's own per-sample training step
+  (forward, loss, backward) on fixed inputs. How much two copies of *this*
+  code slow each other (shared caches, SMT siblings, clock boost) is
+  hardware, so the profile's calibrated figures use it: whatever the
+  training step loses beyond it is the software's (messages, waiting,
+  the reduction, imbalance).
+- :func:`burn`, a fixed mix of gathers, dot products and new float lists:
+  a yardstick of the machine that does not depend on the model.
 
 Example::
 
-    with Calibrator(4) as cal:
+    with Calibrator(4, workload=ModelBurn(config)) as cal:
         pairs = cal.measure(2)            # [(t1, t2), ...]
-        calibration_speedup(2, pairs)     # e.g. 1.93
+        calibration_speedup(2, pairs)     # e.g. 1.97
 """
 
+import math
 import multiprocessing
 import random
 import signal
@@ -26,6 +37,9 @@ from operator import add, itemgetter, mul
 
 #: work per burn, about 0.1 s on one core: see :func:`burn`.
 BURN_ROUNDS = 50
+
+#: seconds one burn of a :class:`ModelBurn` should take on one core.
+BURN_SECONDS = 0.1
 
 #: seconds a burner may take to start.
 START_TIMEOUT = 120.0
@@ -63,16 +77,57 @@ def burn(rounds=BURN_ROUNDS):
     return acc
 
 
-def burner_main(conn):
-    """A burner process: burn ``rounds`` on each message until told ``None`` or the pipe closes."""
+class ModelBurn:
+    """The model's training step as a calibration workload: ``rounds`` samples, forward and backward.
+
+    Args:
+        config: the profiled :class:`~paracnn.config.Config`; each burner
+            builds the model itself on its first burn, so nothing of it
+            lands in the profiling parent's memory.
+        samples: how many fixed inputs to cycle through: images drawn
+            uniformly from [-0.5, 0.5] with a fixed seed, the range of
+            centred pixels, so the ReLU and max-pool sparsity resemble training.
+    """
+
+    def __init__(self, config, samples=4):
+        self.config, self.samples = config, samples
+        self.model = self.inputs = None
+
+    def _build(self):
+        rng = random.Random(0)
+        self.model = self.config.build_model()
+        n = math.prod(self.config.image_shape)
+        classes = self.config.num_classes
+        self.inputs = [([rng.uniform(-0.5, 0.5) for _ in range(n)], i % classes)
+                       for i in range(self.samples)]
+
+    def __call__(self, rounds):
+        """Like one training task of ``rounds`` samples: zero, forward/backward each, collect."""
+        if self.model is None:
+            self._build()
+        model, loss = self.model, 0.0
+        model.zero_grad()
+        for r in range(rounds):
+            x, y = self.inputs[r % len(self.inputs)]
+            loss += model.train_sample(x, y, seed=r)[0]
+        model.get_grads()
+        return loss
+
+
+def burner_main(conn, workload=None):
+    """A burner process: run ``workload`` (default :func:`burn`) ``rounds`` times per message.
+
+    Stops when told ``None`` or when the pipe closes.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # NOTE: Ctrl-C is the parent's to handle
+    workload = workload or burn
     try:
         conn.send("ready")
         while True:
             rounds = conn.recv()
             if rounds is None:
                 return
-            conn.send(burn(rounds))
+            conn.send(workload(rounds))
     except (EOFError, OSError):
         pass  # the parent went away
     finally:
@@ -85,18 +140,21 @@ class Calibrator:
     Args:
         processes: the largest ``p`` to measure.
         start_method: as for the worker pool.
-        rounds: work per burn (see :func:`burn`).
+        rounds: work per burn; None for :data:`BURN_ROUNDS` of :func:`burn`, or
+            as many as take :data:`BURN_SECONDS` of a ``workload``.
         repeats: 1-vs-p pairs per :meth:`measure`.
+        workload: a picklable callable taking ``rounds`` (e.g. :class:`ModelBurn`);
+            None for :func:`burn`.
     """
 
-    def __init__(self, processes, start_method=None, rounds=None, repeats=3):
+    def __init__(self, processes, start_method=None, rounds=None, repeats=3, workload=None):
         ctx = multiprocessing.get_context(start_method)
         self.rounds, self.repeats = rounds or BURN_ROUNDS, repeats
         self.conns, self.procs = [], []
         try:
             for i in range(processes):
                 parent, child = ctx.Pipe()
-                proc = ctx.Process(target=burner_main, args=(child,), name=f"paracnn-burner-{i}",
+                proc = ctx.Process(target=burner_main, args=(child, workload), name=f"paracnn-burner-{i}",
                                    daemon=True)
                 proc.start()
                 child.close()
@@ -106,6 +164,10 @@ class Calibrator:
                 if not conn.poll(START_TIMEOUT):
                     raise RuntimeError(f"a calibration process did not start within {START_TIMEOUT:.0f} s")
                 conn.recv()
+            if workload is not None and rounds is None:
+                self.rounds = 1
+                self._burn(1)  # NOTE: the first round also builds the layers' caches
+                self.rounds = max(1, math.ceil(BURN_SECONDS / max(1e-6, min(self._burn(1) for _ in range(3)))))
             self._burn(processes)  # warm-up: page in the code, wake the cores
         except BaseException:
             self.close()

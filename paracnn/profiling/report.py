@@ -11,7 +11,8 @@ from .scaling import amdahl_speedup
 
 #: the CSV columns, one row per worker count (``worker_uss_mb`` joined by ``;``).
 CSV_KEYS = ("workers", "samples_per_second", "speedup", "efficiency", "karp_flatt",
-            "calibration_speedup", "relative_efficiency", "karp_flatt_calibrated", "step_seconds",
+            "calibration_speedup", "calibration_speedup_fixed", "relative_efficiency",
+            "karp_flatt_calibrated", "step_seconds",
             "compute_seconds", "broadcast_seconds", "reduce_update_seconds", "wait_seconds",
             "paired_serial_seconds", "paired_speedup", "cpu_percent", "cpu_seconds", "cpu_work_ratio",
             "parent_rss_mb", "total_pss_mb", "worker_uss_mb", "weights_match")
@@ -63,10 +64,16 @@ def format_profile(result):
              f"{m['batch_size']} (micro-batch {m['micro_batch']}), {m['steps']} timed steps per run",
              f"Python {m['python']}, math.sumprod {'yes' if m['sumprod'] else 'no'}, {describe_cpus(cpus)}, "
              f"start method {m['start_method']}, load average {load}",
-             "", "Scaling (medians; hw x: cores' worth a pure-CPU burn in as many processes got, around "
-             "the run; rel.eff = speedup / hw x; K-F: Karp-Flatt serial fraction, raw and against hw x)",
+             "", "Scaling (medians; hw x: cores' worth that as many processes running the model's training "
+             "step with no communication got, around the run; rel.eff = speedup / hw x; K-F: "
+             "Karp-Flatt serial fraction, raw and against hw x)",
              SCALING_HEADER, _scaling_row("serial", s)]
     lines += [_scaling_row(str(r["workers"]), r) for r in result["runs"]]
+    fixed = [r for r in result["runs"] if r["workers"] > 1 and r.get("calibration_speedup_fixed")]
+    if fixed:
+        lines.append("A fixed burn (the same for every model) got: "
+                     + ", ".join(f"{r['workers']} processes {r['calibration_speedup_fixed']:.2f}x"
+                                 for r in fixed))
     lines += ["", "Per step (median ms) and resources (cpu: parent + workers; work: cpu ms over the "
               "serial step's; parent RSS, total PSS of parent + workers, each worker's USS)",
               SPLIT_HEADER, _split_row("serial", s)]

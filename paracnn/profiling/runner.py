@@ -2,7 +2,8 @@
 
 The order of work, chosen for a noisy shared machine:
 
-1. Start the calibration burners and the **baseline process**, a child that
+1. Start the calibration burners (two sets: the model's own training step,
+   and a fixed burn; see :mod:`.calibrate`) and the **baseline process**, a child that
    holds an in-process trainer (``workers=0``, no pool) and takes one step
    whenever asked. Keeping it in its own process keeps its dataset and heap
    out of the parent's memory figures.
@@ -10,8 +11,9 @@ The order of work, chosen for a noisy shared machine:
    weights, start a :class:`~paracnn.trainer.Trainer` with ``p`` workers, take
    one warm-up step in each, then ``steps`` timed steps, each right after the
    baseline's step of the same index (the same arithmetic, under the same
-   host load) and followed by one 1-vs-p calibration pair. Then calibrate
-   again.
+   host load) and followed by one 1-vs-p calibration pair of the model
+   burn. Then calibrate again. The fixed burn is measured only before and
+   after (``calibration_speedup_fixed``, for comparing machines and models).
 3. ``T_serial`` is the median of every baseline step; each run also keeps the
    median of its own interleaved baseline steps (``paired_serial_seconds``)
    and ``paired_speedup``, their ratio to its step: the estimate least moved
@@ -39,7 +41,7 @@ from ..monitor import ResourceMonitor
 from ..parallel import auto_micro_batch
 from ..trainer import Trainer, weights_hash
 from .baseline import Baseline, batch_stream, with_cpu
-from .calibrate import Calibrator, calibration_speedup
+from .calibrate import Calibrator, ModelBurn, calibration_speedup
 from .machine import load_average, machine_info, oversubscription_warnings, usable_cpus
 from .scaling import amdahl_report, run_figures
 
@@ -128,23 +130,26 @@ def profile(config, workers, *, steps=5, start_method=None, data_dir=None, layer
     warnings = _warnings(config, workers, cpus)
     for w in warnings:
         log(f"warning: {w}")
-    calibrator = Calibrator(max(workers), start_method)
-    baseline = None
+    calibrator = fixed = baseline = None
     try:
+        calibrator = Calibrator(max(workers), start_method, workload=ModelBurn(config))
+        fixed = Calibrator(max(workers), start_method)
         baseline = Baseline(config, start_method, data_dir)
         runs, serial_steps = [], []
         for p in workers:
             log(f"profiling {p} worker{'s' if p > 1 else ''} ({steps} step{'s' if steps > 1 else ''})...")
             before = calibrator.measure(p) if p > 1 else []
+            fixed_pairs = fixed.measure(p) if p > 1 else []
             run = run_workers(p, config, baseline, calibrator, steps, start_method, data_dir, log)
             run["calibration"] = before + run["calibration"] + (calibrator.measure(p) if p > 1 else [])
+            run["calibration_fixed"] = fixed_pairs + (fixed.measure(p) if p > 1 else [])
             serial_steps += run["serial"]
             runs.append(run)
         table = baseline.ask("layers", min(batch, 32), 3) if layers else None
     finally:
-        if baseline is not None:
-            baseline.close()
-        calibrator.close()
+        for process in (baseline, fixed, calibrator):
+            if process is not None:
+                process.close()
     serial = _serial_summary(serial_steps, runs[0]["serial_state"], batch)
     result = {"config": config.path, "synthetic": synthetic, "dataset": config.data["data"]["dataset"],
               "num_params": baseline.info["num_params"],
@@ -194,5 +199,7 @@ def _run_summary(p, run, serial, batch):
                 "parent_rss_mb": run["parent_rss_mb"],
                 "worker_uss_mb": run["worker_uss_mb"], "total_pss_mb": run["total_pss_mb"],
                 "weights_match": run["weights_sha256"] == run["serial_state"]["weights_sha256"],
-                "calibration_seconds": [list(pair) for pair in run["calibration"]]})
+                "calibration_seconds": [list(pair) for pair in run["calibration"]],
+                "calibration_speedup_fixed": calibration_speedup(p, run["calibration_fixed"]),
+                "calibration_fixed_seconds": [list(pair) for pair in run["calibration_fixed"]]})
     return out

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import time
 
 from paracnn.layer import Layer
 
@@ -37,6 +38,26 @@ class Boom(Layer):
     def forward(self, x):
         if self.training:
             raise ZeroDivisionError("boom in a layer")
+        return x
+
+    def backward(self, dy):
+        return dy
+
+
+class Sleepy(Layer):
+    """Identity that sleeps ``seconds`` in a *worker* whenever its input equals ``trigger``.
+
+    It makes one chosen micro-batch the last to finish, so the others' workers sit idle.
+    """
+
+    def __init__(self, trigger, seconds=0.5, parent_pid=None):
+        super().__init__()
+        self.trigger, self.seconds = list(trigger), seconds
+        self.parent_pid = os.getpid() if parent_pid is None else parent_pid
+
+    def forward(self, x):
+        if self.training and os.getpid() != self.parent_pid and list(x) == self.trigger:
+            time.sleep(self.seconds)
         return x
 
     def backward(self, dy):

@@ -10,9 +10,10 @@ import pytest
 from paracnn.optim import SGD, clip_grad_norm
 from paracnn.parallel import Engine
 from paracnn.parallel import engine as engine_module
-from paracnn.parallel.tasks import Compute
+from paracnn.parallel.tasks import Compute, add_slots, mean_of_slots
 
 from .helpers import datasets, model_with
+from .killer import Sleepy
 
 OPTIMIZERS = {
     "plain": {},
@@ -173,3 +174,43 @@ def test_set_state_checks_lengths():
             engine.set_state(model.get_weights(), [0.0] * 3)
         engine.set_state(model.get_weights())
         assert engine.get_momentum() == [0.0] * 51
+
+
+def test_prefix_sums_give_the_bits_of_the_whole_reduction():
+    rng = random.Random(1)
+    p, count = 10, 5
+    grads = memoryview(array("d", [rng.gauss(0, 1) * 10 ** rng.randint(-8, 8) for _ in range(p * count)]))
+    whole = mean_of_slots(grads, p, count, 7.0, 0, p)
+    for steps in ([2], [3, 5], [2, 3, 4], [5]):
+        prefix, done = memoryview(array("d", bytes(8 * p))), 0
+        for upto in steps:
+            add_slots(grads, p, prefix, 2, 9, done, upto)
+            done = upto
+        middle = mean_of_slots(grads, p, count, 7.0, 2, 9, prefix, done)
+        assert whole[:2] + middle + whole[9:] == whole
+
+
+def test_an_idle_worker_lets_the_parent_sum_the_finished_slots(monkeypatch):
+    monkeypatch.setattr(engine_module, "REDUCE_SLICE", 4)
+    calls = []
+
+    class Recording(engine_module.TailSums):
+        def __call__(self, results):
+            worked = super().__call__(results)
+            if worked:
+                calls.append(list(self.done))
+            return worked
+
+    monkeypatch.setattr(engine_module, "TailSums", Recording)
+    last = datasets()["train"].sample(14)[0]  # in the last micro-batch of range(3, 15)
+    model = model_with(Sleepy(last))
+    batches = [range(3, 15)]
+    weights, buf = reference_steps(model, batches, 0.3, None, momentum=0.9)
+    initial = list(model.get_weights())
+    with Engine(model, datasets(), workers=2, batch_size=12, micro_batch=2, seed=5,
+                optimizer=SGD(momentum=0.9), start_method="fork") as engine:
+        engine.set_state(initial)
+        engine.step(batches[0], 0, 0.3)
+        assert engine.get_weights() == weights and engine.get_momentum() == buf
+    # slots 0..4 were all done long before slot 5: every slice got summed that far
+    assert calls and calls[-1] == [5] * 8
