@@ -2,18 +2,21 @@
 
 Usage::
 
-    python scripts/bench_profile.py [--workers 1,2] [--steps 8] [--json FILE] [--plot FILE]
+    python scripts/bench_profile.py [--workers 1,2] [--steps 8] [--runs 3] [--json FILE] [--plot FILE]
 
 Profiles ``configs/lenet.yaml`` at batch 64 on synthetic 1x28x28 images, or on
-MNIST when ``PARACNN_DATA_DIR`` is set, prints the profile table, then a
-summary: relative efficiency and Karp–Flatt serial fraction at the largest
-worker count, the Amdahl ceiling, and the reduce + update time per step.
+MNIST when ``PARACNN_DATA_DIR`` is set, ``--runs`` times. For each run it
+prints the profile table, then a summary: relative efficiency and Karp–Flatt
+serial fraction at the largest worker count, the Amdahl ceiling, and the
+reduce + update time per step; at the end, the median of each figure over
+the runs (a shared host can disturb any single run by several per cent).
 Targets on a 2-vCPU machine: relative efficiency >= 95 % at 2 workers and a
 (calibrated) Karp–Flatt serial fraction <= 1 %.
 """
 
 import argparse
 import os
+import statistics
 import sys
 from pathlib import Path
 
@@ -52,12 +55,33 @@ def summary(result):
     return lines
 
 
+#: the figures of the largest worker count that the final line gives medians of.
+MEDIAN_KEYS = (("speedup", "speedup {:.3f}"), ("calibration_speedup", "hw x {:.3f}"),
+               ("relative_efficiency", "relative efficiency {:.2%}"),
+               ("karp_flatt", "Karp-Flatt raw {:.2%}"), ("karp_flatt_calibrated", "calibrated {:.2%}"),
+               ("reduce_update_seconds", "reduce + update {:.4f} s"), ("wait_seconds", "wait {:.4f} s"))
+
+
+def medians_line(results):
+    """One line: the median over ``results`` of each of :data:`MEDIAN_KEYS` at the largest worker count."""
+    last = [r["runs"][-1] for r in results]
+    parts = []
+    for key, fmt in MEDIAN_KEYS:
+        values = [run[key] for run in last if run.get(key) is not None]
+        if values:
+            parts.append(fmt.format(statistics.median(values)))
+    serial = statistics.median(r["serial"]["samples_per_second"] for r in results)
+    return (f"median of {len(results)} runs at {last[0]['workers']} workers: serial {serial:.1f} samples/s, "
+            + ", ".join(parts))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", default="1,2", help="worker counts (default 1,2)")
     parser.add_argument("--steps", type=int, default=8, help="timed steps per worker count (default 8)")
     parser.add_argument("--start-method", choices=("fork", "spawn", "forkserver"))
-    parser.add_argument("--json", metavar="FILE")
+    parser.add_argument("--runs", type=int, default=1, help="profiles to run; medians at the end (default 1)")
+    parser.add_argument("--json", metavar="FILE", help="the profile, or with --runs > 1 {'profiles': [...]}")
     parser.add_argument("--plot", metavar="FILE")
     args = parser.parse_args()
     if args.plot:
@@ -67,15 +91,24 @@ def main():
             sys.exit(f"bench_profile: {e}")
     real = bool(os.environ.get("PARACNN_DATA_DIR"))
     config = load_config(REPO / "configs/lenet.yaml", ["train.batch_size=64"])
-    result = profile(config, parse_workers(args.workers), steps=args.steps, start_method=args.start_method,
-                     synthetic=not real, log=lambda line: print(line, file=sys.stderr, flush=True))
-    print(format_profile(result))
-    print()
-    print("\n".join(summary(result)))
+    results = []
+    for i in range(max(1, args.runs)):
+        if args.runs > 1:
+            print(f"\n=== run {i + 1} of {args.runs}", flush=True)
+        result = profile(config, parse_workers(args.workers), steps=args.steps,
+                         start_method=args.start_method, synthetic=not real,
+                         log=lambda line: print(line, file=sys.stderr, flush=True))
+        results.append(result)
+        print(format_profile(result))
+        print()
+        print("\n".join(summary(result)), flush=True)
+    if len(results) > 1:
+        print()
+        print(medians_line(results))
     if args.json:
-        write_json(result, args.json)
+        write_json(results[0] if len(results) == 1 else {"profiles": results}, args.json)
     if args.plot:
-        write_plot(result, args.plot)
+        write_plot(results[-1], args.plot)
 
 
 if __name__ == "__main__":
