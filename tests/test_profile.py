@@ -237,7 +237,7 @@ def test_model_burn_is_the_models_own_training_step(monkeypatch):
     expected = 0.0
     for r, (x, y) in enumerate([burn.inputs[0], burn.inputs[1], burn.inputs[0]]):
         expected += model.train_sample(x, y, seed=r)[0]
-    assert loss == expected and len(x) == 64 and all(-0.5 <= v <= 0.5 for v in x)
+    assert loss == expected and len(x) == 64 and len(burn.inputs) == 2
     monkeypatch.setattr(calibrate, "BURN_SECONDS", 0.01)
     with calibrate.Calibrator(2, workload=calibrate.ModelBurn(config), repeats=2) as cal:
         assert cal.rounds >= 1

@@ -31,9 +31,9 @@ import time
 from array import array
 
 from ..errors import TaskError
+from ..optim import SGD, clip_coef, grad_norm
 from .datasets import share_datasets
 from .pool import WorkerPool
-from ..optim import SGD, clip_coef, grad_norm
 from .shm import create_block, doubles, release_block
 from .tasks import Compute, add_slots, all_finite, mean_of_slots
 from .worker import WorkerSetup, describe_failure

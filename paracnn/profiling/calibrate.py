@@ -84,9 +84,10 @@ class ModelBurn:
         config: the profiled :class:`~paracnn.config.Config`; each burner
             builds the model itself on its first burn, so nothing of it
             lands in the profiling parent's memory.
-        samples: how many fixed inputs to cycle through: images drawn
-            uniformly from [-0.5, 0.5] with a fixed seed, the range of
-            centred pixels, so the ReLU and max-pool sparsity resemble training.
+        samples: how many fixed inputs to cycle through: the synthetic
+            dataset's images (:mod:`paracnn.data.synthetic`) of the config's
+            shape and classes, normalised as the config says, as a
+            ``--synthetic`` profile trains on.
     """
 
     def __init__(self, config, samples=4):
@@ -94,12 +95,16 @@ class ModelBurn:
         self.model = self.inputs = None
 
     def _build(self):
-        rng = random.Random(0)
-        self.model = self.config.build_model()
-        n = math.prod(self.config.image_shape)
-        classes = self.config.num_classes
-        self.inputs = [([rng.uniform(-0.5, 0.5) for _ in range(n)], i % classes)
-                       for i in range(self.samples)]
+        from ..data import load_datasets
+
+        c = self.config
+        data = {key: value for key, value in c.data["data"].items() if key in ("normalize", "mean", "std")}
+        data.update(dataset="synthetic", synthetic={
+            "train_size": self.samples, "test_size": 1, "image_shape": list(c.image_shape),
+            "num_classes": c.num_classes})
+        train = load_datasets(data, seed=0).train
+        self.model = c.build_model()
+        self.inputs = [train.sample(i) for i in range(self.samples)]
 
     def __call__(self, rounds):
         """Like one training task of ``rounds`` samples: zero, forward/backward each, collect."""
