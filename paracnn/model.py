@@ -15,10 +15,12 @@ from .loss import softmax_cross_entropy
 
 #: bytes one parameter value costs in a Python float list: an 8-byte slot and a 24-byte float.
 FLOAT_BYTES = 32
-#: parameter-sized float lists alive while training: about six in the parent (the model's
-#: weights and gradients, the trainer's weights, the mean gradient, the momentum buffer, the
-#: update) and two in each worker (its model's weights and gradients).
-PARENT_VECTORS, WORKER_VECTORS = 6, 2
+#: parameter-sized float lists alive while training: about eight in the parent (the model's
+#: weights and gradients; the gradient, momentum and weight lists of an in-process update; and
+#: the float64 arrays of the engine, 8 bytes a value: two weight and two momentum vectors and,
+#: for 8 micro-batches, ten gradient vectors) and two in each worker (its model's weights and
+#: gradients).
+PARENT_VECTORS, WORKER_VECTORS = 8, 2
 
 
 def training_bytes(num_params, workers=0):

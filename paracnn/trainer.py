@@ -5,8 +5,8 @@ A step takes ``batch_size`` indices of the epoch order (a function of
 clip it, and apply the optimiser (slice by slice in the workers, when there
 are two or more); a NaN or infinity anywhere stops the run with the last good
 weights kept. The weights depend only on the config, never on the number of
-workers or the start method. :mod:`paracnn.run` adds epochs, evaluation, checkpoints and
-metrics around it; ``paracnn profile`` times its steps.
+workers or the start method. :mod:`paracnn.run` adds epochs, evaluation,
+checkpoints and metrics around it; ``paracnn profile`` times its steps.
 """
 
 import hashlib
@@ -69,7 +69,8 @@ class Trainer:
         self.global_step = 0
         del sets  # NOTE: the Engine keeps shared-memory copies; the originals can be freed.
         self.engine = Engine(self.model, splits, workers=self.workers, batch_size=self.batch_size,
-                             optimizer=self.optimizer, micro_batch=tc.get("micro_batch"), eval_batch=tc.get("eval_batch"),
+                             optimizer=self.optimizer, micro_batch=tc.get("micro_batch"),
+                             eval_batch=tc.get("eval_batch"),
                              seed=self.seed, start_method=start_method or tc.get("start_method"),
                              log=log, max_failures=tc["max_worker_failures"],
                              task_timeout=tc["worker_timeout"] or None)

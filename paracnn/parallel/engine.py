@@ -44,6 +44,11 @@ EVAL_CHUNK = 256
 #: the smallest slice of the parameter vector one "reduce" task adds up.
 REDUCE_SLICE = 2048
 
+#: micro-batches that took longer than this (seconds, the last step's mean) are handed
+#: out one per worker at a time: a round trip between tasks then costs well under 1 %,
+#: and the last micro-batches go to whichever worker frees up first.
+LONG_TASK = 0.02
+
 
 def auto_micro_batch(batch_size):
     """The default micro-batch size: eight micro-batches per step, 1 to 32 samples each."""
@@ -94,6 +99,7 @@ class Engine:
         self.eval_batch = eval_batch
         self.slots = math.ceil(batch_size / self.micro_batch)
         self.version = 0
+        self.task_seconds = 0.0  # mean busy seconds of the last step's micro-batches
         self.pool = None
         self.state = self.grads = self.mean = self.prefix = None
         # NOTE: up to four slices per worker, so a worker slowed by the host does not hold the rest.
@@ -181,13 +187,18 @@ class Engine:
         tasks = [("train", k, self.version, split, self.seed, epoch, chunk, k)
                  for k, chunk in enumerate(chunks)]
         start = time.perf_counter()
-        results = self.pool.run(tasks, tail) if tail is not None else self._run(tasks)
+        if self.pool is None:
+            results = self._run(tasks)
+        else:
+            results = self.pool.run(tasks, tail, depth=1 if self.task_seconds > LONG_TASK else None)
         wall = time.perf_counter() - start
         loss_sum = 0.0
         for r in results:
             loss_sum += r[0]
+        busy = sum(r[2] for r in results)
+        self.task_seconds = busy / len(results) if results else 0.0
         return {"loss_sum": loss_sum, "correct": sum(r[1] for r in results), "samples": len(indices),
-                "wall": wall, "busy": sum(r[2] for r in results), "slots": len(chunks)}
+                "wall": wall, "busy": busy, "slots": len(chunks)}
 
     def _in_parent(self):
         # NOTE: one worker would do the parent's work, plus the round trips.

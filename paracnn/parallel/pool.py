@@ -16,8 +16,9 @@ then treated like a dead one. A task that *raises* is not retried: the same
 task would raise again, so :class:`WorkerTaskError` names the layer instead.
 
 Tasks are handed out dynamically, at most :attr:`WorkerPool.depth` in flight
-per worker, so a fast worker takes more micro-batches than a slow one. The
-*result* of a run never depends on that assignment.
+per worker (or as many as :meth:`WorkerPool.run` is told), so a fast worker
+takes more micro-batches than a slow one. The *result* of a run never depends
+on that assignment.
 """
 
 import collections
@@ -84,6 +85,8 @@ class WorkerPool:
             it is killed and replaced; None or 0 waits forever.
     """
 
+    #: tasks in flight per worker by default: the next one waits in the pipe, so
+    #: a worker never idles for a round trip between short tasks.
     depth = 2
 
     def __init__(self, setup, workers, start_method=None, max_failures=3, log=None, task_timeout=None):
@@ -174,7 +177,7 @@ class WorkerPool:
         self._wait_ready([w])
 
     # -- running tasks -------------------------------------------------------------
-    def run(self, tasks, on_idle=None):
+    def run(self, tasks, on_idle=None, depth=None):
         """Run ``tasks`` (message tuples whose item 1 is the task id ``0..n-1``).
 
         Returns the results as a list indexed by task id, whatever order they
@@ -185,6 +188,10 @@ class WorkerPool:
         core would sit idle): it gets the results so far (None where not yet
         done), may do a short piece of work in this process and returns True
         if it did, to be called again after the next quick check of the pipes.
+
+        ``depth`` overrides :attr:`depth` for this run. 1 suits long tasks: each
+        is handed out only when a worker is free, so the last ones go to the
+        workers that finish first instead of queueing behind a slow one.
         """
         results = [None] * len(tasks)
         todo = collections.deque(range(len(tasks)))
@@ -195,7 +202,7 @@ class WorkerPool:
         clean = True
         while remaining:
             idle = [not q for q in inflight]
-            self._dispatch(tasks, todo, inflight)
+            self._dispatch(tasks, todo, inflight, depth or self.depth)
             now = time.monotonic()
             for w in range(self.size):
                 if idle[w] and inflight[w]:
@@ -243,9 +250,9 @@ class WorkerPool:
                            f"stopped); killed it with signal {signal.SIGKILL.value} (SIGKILL)")
         return hung
 
-    def _dispatch(self, tasks, todo, inflight):
+    def _dispatch(self, tasks, todo, inflight, depth):
         for w in range(self.size):
-            while todo and len(inflight[w]) < self.depth:
+            while todo and len(inflight[w]) < depth:
                 t = todo.popleft()
                 try:
                     self.conns[w].send(tasks[t])

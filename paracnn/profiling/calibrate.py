@@ -171,8 +171,9 @@ class Calibrator:
                 conn.recv()
             if workload is not None and rounds is None:
                 self.rounds = 1
-                self._burn(1)  # NOTE: the first round also builds the layers' caches
-                self.rounds = max(1, math.ceil(BURN_SECONDS / max(1e-6, min(self._burn(1) for _ in range(3)))))
+                self._burn(1)  # NOTE: untimed: the first burn builds the model (the others' warm up below)
+                one = min(self._burn(1) for _ in range(3))
+                self.rounds = max(1, math.ceil(BURN_SECONDS / max(1e-6, one)))
             self._burn(processes)  # warm-up: page in the code, wake the cores
         except BaseException:
             self.close()

@@ -214,3 +214,24 @@ def test_an_idle_worker_lets_the_parent_sum_the_finished_slots(monkeypatch):
         assert engine.get_weights() == weights and engine.get_momentum() == buf
     # slots 0..4 were all done long before slot 5: every slice got summed that far
     assert calls and calls[-1] == [5] * 8
+
+
+def test_long_micro_batches_are_handed_out_one_per_worker_at_a_time(monkeypatch):
+    model = model_with()
+    with Engine(model, datasets(), workers=2, batch_size=12, micro_batch=2, seed=5,
+                start_method="fork") as engine:
+        engine.set_state(list(model.get_weights()))
+        depths = []
+        run = engine.pool.run
+
+        def recording_run(tasks, on_idle=None, depth=None):
+            if tasks[0][0] == "train":
+                depths.append(depth)
+            return run(tasks, on_idle, depth)
+
+        monkeypatch.setattr(engine.pool, "run", recording_run)
+        engine.step(range(12), 0, 0.1)
+        assert 0 < engine.task_seconds < engine_module.LONG_TASK  # 2 tiny samples per task
+        engine.task_seconds = 2 * engine_module.LONG_TASK  # as if the last step's tasks were long
+        engine.step(range(12), 0, 0.1)
+        assert depths == [None, 1]
