@@ -80,7 +80,7 @@ def main():
     parser.add_argument("--workers", default="1,2", help="worker counts (default 1,2)")
     parser.add_argument("--steps", type=int, default=8, help="timed steps per worker count (default 8)")
     parser.add_argument("--start-method", choices=("fork", "spawn", "forkserver"))
-    parser.add_argument("--runs", type=int, default=1, help="profiles to run; medians at the end (default 1)")
+    parser.add_argument("--runs", type=int, default=3, help="profiles to run; medians at the end (default 3)")
     parser.add_argument("--json", metavar="FILE", help="the profile, or with --runs > 1 {'profiles': [...]}")
     parser.add_argument("--plot", metavar="FILE")
     args = parser.parse_args()
