@@ -37,6 +37,11 @@ class Trainer:
     The unit of work is :meth:`step`; :class:`paracnn.run.Run` adds epochs, evaluation,
     checkpoints and metrics around it (and ``paracnn profile`` can time steps).
 
+    The weights and the optimiser's momentum live in the engine (shared
+    memory with workers): read them with :attr:`weights` and
+    :meth:`optimizer_state`. :attr:`optimizer` holds the hyperparameters only;
+    its own ``state_dict()`` is not the training state.
+
     Args:
         config: a :class:`~paracnn.config.Config` (or its ``.data`` dict).
         workers: worker processes (None: ``train.workers``); 0 runs in-process.
@@ -105,8 +110,10 @@ class Trainer:
 
         Timings: ``compute`` (worker compute, per worker), ``wait`` (the rest of
         the gradient phase: dispatch, idle tails), ``reduce_update`` (summing the
-        slots and applying the optimiser) and ``broadcast``, which is 0: the
-        weights never travel, every process reads them from shared memory.
+        slots and applying the optimiser), ``presum`` (the part of the summing
+        the parent did during ``wait``, while a worker idled) and ``broadcast``,
+        which is 0: the weights never travel, every process reads them from
+        shared memory.
         """
         start = time.perf_counter()
         lr = self.schedule(epoch, self.global_step)
@@ -122,7 +129,8 @@ class Trainer:
         compute = s["busy"] / max(1, self.workers)
         return {"loss_sum": s["loss_sum"], "correct": s["correct"], "samples": s["samples"],
                 "lr": lr, "broadcast": 0.0, "compute": compute, "wait": s["wall"] - compute,
-                "reduce_update": s["update"], "seconds": time.perf_counter() - start}
+                "reduce_update": s["update"], "presum": s["presum"],
+                "seconds": time.perf_counter() - start}
 
     def evaluate(self, split):
         """A :func:`~paracnn.metrics.classification_report` of ``split`` at the current weights."""

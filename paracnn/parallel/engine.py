@@ -41,7 +41,7 @@ from .worker import WorkerSetup, describe_failure
 #: the largest evaluation chunk when ``train.eval_batch`` is null.
 EVAL_CHUNK = 256
 
-#: the smallest slice of the parameter vector one "reduce" task adds up.
+#: the smallest slice of the parameter vector one "reduce" or "update" task works on.
 REDUCE_SLICE = 2048
 
 #: micro-batches that took longer than this (seconds, the last step's mean) are handed
@@ -100,8 +100,10 @@ class Engine:
         self.slots = math.ceil(batch_size / self.micro_batch)
         self.version = 0
         self.task_seconds = 0.0  # mean busy seconds of the last step's micro-batches
-        self.pool = None
+        self.pool = self.compute = None
         self.state = self.grads = self.mean = self.prefix = None
+        self.datasets = {}
+        self._closed = None  # after close(): the last weights and momentum, as lists
         # NOTE: up to four slices per worker, so a worker slowed by the host does not hold the rest.
         n = max(1, min(4 * workers, math.ceil(p / REDUCE_SLICE)))
         self.reduce_slices = [(p * i // n, p * (i + 1) // n) for i in range(n)]
@@ -113,9 +115,11 @@ class Engine:
             self.compute = Compute(model, self.state, self.grads, self.datasets, self.optimizer)
             return
         try:
+            state_block = create_block(8 * 4 * p)
+            self._blocks.append(state_block)
             # the gradient block: the slots, then the mean, then the running prefix sums
-            state_block, grads_block = create_block(8 * 4 * p), create_block(8 * p * (self.slots + 2))
-            self._blocks += [state_block, grads_block]
+            grads_block = create_block(8 * p * (self.slots + 2))
+            self._blocks.append(grads_block)
             handles, self.datasets, data_blocks = share_datasets(datasets)
             self._blocks += data_blocks
             self.state = doubles(state_block, 4 * p)
@@ -142,6 +146,7 @@ class Engine:
 
         Both go into the buffers of the next version, which then becomes current.
         """
+        self._check_open()
         start = time.perf_counter()
         nxt = self.version + 1
         self.compute.weights(nxt)[:] = _doubles(weights, self.num_params, "weights")
@@ -152,15 +157,30 @@ class Engine:
 
     def set_weights(self, weights):
         """Publish ``weights`` (a list or array of floats), keeping the momentum; return seconds taken."""
-        return self.set_state(weights, self.compute.momentum(self.version))
+        self._check_open()
+        return self.set_state(weights, self.get_momentum())
 
     def get_weights(self):
-        """The current weights, as a list of floats."""
+        """The current weights, as a list of floats (still available after :meth:`close`)."""
+        if self._closed is not None:
+            return list(self._closed[0])
         return self.compute.weights(self.version).tolist()
 
     def get_momentum(self):
-        """The current momentum buffer, as a list of floats (zeros before any step with momentum)."""
+        """The current momentum buffer, as a list of floats.
+
+        Zeros before any step with momentum, and always zeros without momentum.
+        Still available after :meth:`close`.
+        """
+        if self._closed is not None:
+            return list(self._closed[1])
+        if not self.optimizer.momentum:
+            return [0.0] * self.num_params
         return self.compute.momentum(self.version).tolist()
+
+    def _check_open(self):
+        if self._closed is not None:
+            raise RuntimeError("this Engine is closed: its workers and shared memory are gone")
 
     # -- work -------------------------------------------------------------------------
 
@@ -180,6 +200,9 @@ class Engine:
 
         ``tail``: a :class:`TailSums` to run while a worker is idle at the end.
         """
+        self._check_open()
+        if not indices:
+            raise ValueError("a step needs at least one sample index")
         chunks = micro_batches(indices, self.micro_batch)
         if len(chunks) > self.slots:
             raise ValueError(f"a batch of {len(indices)} needs {len(chunks)} gradient slots, "
@@ -238,10 +261,13 @@ class Engine:
         gradient and the new weights are all finite; otherwise the current
         ones stay and ``diverged`` says which was not.
 
-        Returns the dict of :meth:`gradient` without ``grad``, plus
-        ``diverged`` (None, ``"loss"``, ``"gradient"`` or ``"weights"``),
-        ``grad_norm`` (only with ``clip``) and ``update`` (seconds from the
-        last gradient to the published step).
+        Returns a dict: ``loss_sum``, ``correct``, ``samples``, ``slots``
+        (micro-batches), ``wall`` and ``busy`` as in :meth:`gradient`;
+        ``diverged`` (None, ``"loss"``, ``"gradient"`` or ``"weights"``);
+        ``grad_norm`` (only with ``clip``); ``update`` (seconds from the last
+        gradient to the published step) and ``presum`` (seconds the parent spent
+        summing finished slots while a worker idled: part of ``wall``, not of
+        ``update``).
         """
         tail = self._tail()
         out = self._train(list(indices), epoch, split, tail)
@@ -252,6 +278,7 @@ class Engine:
         if out["diverged"] is None:
             self.version += 1
         out["update"] = time.perf_counter() - start
+        out["presum"] = tail.seconds if tail is not None else 0.0
         return out
 
     def _update(self, out, lr, clip, tail):
@@ -268,13 +295,16 @@ class Engine:
             scale = clip_coef(norm, clip)
             if self._in_parent():
                 return _first_bad([self.compute.apply(version, 0, p, grad, lr, scale)])
-            count = 0  # the update tasks read the mean the reduce tasks left
+            # the update tasks read the mean the reduce tasks left
+            tasks = [("update", k, version, None, samples, lo, hi, lr, scale)
+                     for k, (lo, hi) in enumerate(self.reduce_slices)]
         elif self._in_parent():
             grad = mean_of_slots(self.grads, p, count, samples, 0, p)
             return _first_bad([self.compute.apply(version, 0, p, grad, lr)])
-        return _first_bad(self.pool.run([("update", k, version, count, samples, lo, hi, lr, scale,
-                                          tail.done[k] if count else 0)
-                                         for k, (lo, hi) in enumerate(self.reduce_slices)]))
+        else:
+            tasks = [("update", k, version, count, samples, lo, hi, lr, None, tail.done[k])
+                     for k, (lo, hi) in enumerate(self.reduce_slices)]
+        return _first_bad(self.pool.run(tasks))
 
     def evaluate(self, split):
         """Inference over the whole ``split`` at the published weights.
@@ -283,6 +313,7 @@ class Engine:
         order. The loss sum is ``math.fsum`` of the per-sample losses, exactly
         rounded, so it does not depend on how the split was chunked.
         """
+        self._check_open()
         n = len(self.datasets[split])
         size = self.eval_batch or max(1, min(EVAL_CHUNK, math.ceil(n / 16)))
         tasks = [("eval", k, self.version, split, range(a, min(n, a + size)))
@@ -299,6 +330,8 @@ class Engine:
         if self.pool is not None:
             self.pool.close()
             self.pool = None
+        if self._closed is None and self.compute is not None:
+            self._closed = (self.get_weights(), self.get_momentum())
         if self._blocks:
             self.compute = None
             _release_views(self.state, self.grads, self.mean, self.prefix)
@@ -340,8 +373,10 @@ class TailSums:
     def __init__(self, engine):
         self.engine = engine
         self.done = [0] * len(engine.reduce_slices)
+        self.seconds = 0.0
 
     def __call__(self, results):
+        start = time.perf_counter()
         ready = 0
         while ready < len(results) and results[ready] is not None:
             ready += 1
@@ -354,6 +389,7 @@ class TailSums:
         lo, hi = e.reduce_slices[k]
         add_slots(e.grads, e.num_params, e.prefix, lo, hi, self.done[k], ready)
         self.done[k] = ready
+        self.seconds += time.perf_counter() - start
         return True
 
 

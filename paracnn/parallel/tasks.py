@@ -150,13 +150,13 @@ class Compute:
         """One optimiser step on elements ``lo:hi``, from weights ``version`` to ``version + 1``.
 
         The gradient is the mean of slots ``0..count-1`` (``done`` of them
-        already summed into ``prefix``) or, with ``count`` 0, the one a
+        already summed into ``prefix``) or, with ``count`` None, the one a
         :meth:`reduce` pass left in ``mean`` (gradient clipping needs the whole
         vector's norm first), times ``scale`` unless None.
         Returns ``(gradient finite, weights finite, busy seconds)``; see :meth:`apply`.
         """
         start = time.perf_counter()
-        if count:
+        if count is not None:
             g = mean_of_slots(self.grads, self.num_params, count, samples, lo, hi, self.prefix, done)
         else:
             g = self.mean[lo:hi].tolist()

@@ -6,6 +6,7 @@ Messages from the parent (tuples, small: indices only, never weights)::
     ("eval",  task_id, version, split, indices)
     ("reduce", task_id, count, samples, lo, hi, done)
     ("update", task_id, version, count, samples, lo, hi, lr, scale, done)
+                                        count None: from the mean a reduce pass left
     ("stop",)
 
 Answers::

@@ -106,7 +106,7 @@ def run_workers(p, config, baseline, calibrator, steps, start_method, data_dir, 
             timed.append(with_cpu(s, monitor))
             if p > 1:
                 pairs += calibrator.measure(p, repeats=1)
-        out = medians(timed, ("seconds", "cpu_percent", "cpu_seconds") + SPLIT)
+        out = medians(timed, ("seconds", "cpu_percent", "cpu_seconds", "presum") + SPLIT)
         out.update(monitor.memory(), weights_sha256=weights_hash(t.weights),
                    start_method=t.start_method, serial=serial, calibration=pairs,
                    serial_state=baseline.ask("state"))
@@ -192,6 +192,7 @@ def _run_summary(p, run, serial, batch):
     out = {"workers": p, "samples_per_second": batch / t}
     out.update(run_figures(p, t, serial["step_seconds"], c))
     out.update({"step_seconds": t, **{f"{k}_seconds": run[k] for k in SPLIT},
+                "presum_seconds": run["presum"],
                 "paired_serial_seconds": paired, "paired_speedup": paired / t,
                 "cpu_percent": run["cpu_percent"], "cpu_seconds": run["cpu_seconds"],
                 "cpu_work_ratio": (run["cpu_seconds"] / serial["cpu_seconds"]

@@ -141,3 +141,24 @@ def test_workers_exit_when_the_parent_is_killed(method):
 def test_describe_exit():
     assert describe_exit(-9) == "killed by signal 9 (SIGKILL)"
     assert describe_exit(1) == "exited with status 1"
+
+
+def test_a_failed_engine_start_reports_its_error_and_frees_shared_memory(monkeypatch):
+    from paracnn.parallel import engine as engine_module
+
+    created = []
+    real_create = engine_module.create_block
+
+    def create_block(nbytes):
+        block = real_create(nbytes)
+        created.append(block.name)
+        return block
+
+    def share_datasets(datasets):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(engine_module, "create_block", create_block)
+    monkeypatch.setattr(engine_module, "share_datasets", share_datasets)
+    with pytest.raises(OSError, match="No space left on device"):
+        Engine(model_with(), datasets(), workers=2, batch_size=12)
+    assert len(created) == 2 and not any(map(shm_exists, created))

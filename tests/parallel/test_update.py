@@ -147,21 +147,23 @@ def test_a_gradient_that_is_not_finite_is_reported_not_applied():
     assert compute.apply(0, 0, p, g, 0.1) == (False, False)
 
 
-def test_a_worker_killed_during_the_update_is_replaced_and_the_slice_recomputed(tmp_path, monkeypatch):
+@pytest.mark.parametrize("clip", [None, 0.05], ids=["fused", "after-a-reduce-pass"])
+def test_a_worker_killed_during_the_update_is_replaced_and_the_slice_recomputed(tmp_path, monkeypatch,
+                                                                                clip):
     monkeypatch.setattr(engine_module, "REDUCE_SLICE", 4)
     model = model_with()
     batches = [range(3, 15), range(20, 31)]
     opt = {"momentum": 0.9}
-    weights, buf = reference_steps(model, batches, 0.3, None, **opt)
+    weights, buf = reference_steps(model, batches, 0.3, clip, **opt)
     marker = tmp_path / "kill"
     messages = []
     with Engine(model, datasets(), workers=2, batch_size=12, micro_batch=2, seed=5,
                 optimizer=KillingSGD(marker, os.getpid(), **opt), start_method="fork",
                 log=messages.append) as engine:
         engine.set_state(model.get_weights())
-        engine.step(batches[0], 0, 0.3)
+        engine.step(batches[0], 0, 0.3, clip=clip)
         marker.touch()
-        engine.step(batches[1], 1, 0.3)
+        engine.step(batches[1], 1, 0.3, clip=clip)
         assert not marker.exists()  # a worker really died in the update
         assert engine.get_weights() == weights and engine.get_momentum() == buf
     assert len(messages) == 1 and "killed by signal 9 (SIGKILL)" in messages[0], messages
@@ -203,7 +205,7 @@ def test_an_idle_worker_lets_the_parent_sum_the_finished_slots(monkeypatch):
 
     monkeypatch.setattr(engine_module, "TailSums", Recording)
     last = datasets()["train"].sample(14)[0]  # in the last micro-batch of range(3, 15)
-    model = model_with(Sleepy(last))
+    model = model_with(Sleepy(last, seconds=1.0))
     batches = [range(3, 15)]
     weights, buf = reference_steps(model, batches, 0.3, None, momentum=0.9)
     initial = list(model.get_weights())
@@ -231,7 +233,49 @@ def test_long_micro_batches_are_handed_out_one_per_worker_at_a_time(monkeypatch)
 
         monkeypatch.setattr(engine.pool, "run", recording_run)
         engine.step(range(12), 0, 0.1)
-        assert 0 < engine.task_seconds < engine_module.LONG_TASK  # 2 tiny samples per task
+        assert engine.task_seconds > 0
         engine.task_seconds = 2 * engine_module.LONG_TASK  # as if the last step's tasks were long
         engine.step(range(12), 0, 0.1)
-        assert depths == [None, 1]
+        assert depths == [None, 1]  # the first step knows no task times yet
+
+
+def test_one_task_at_a_time_gives_the_same_bits(monkeypatch):
+    monkeypatch.setattr(engine_module, "LONG_TASK", -1.0)  # every run of micro-batches at depth 1
+    model = model_with()
+    batches = [range(3, 15), range(20, 31), range(0, 12)]
+    initial = list(model.get_weights())
+    weights, buf = reference_steps(model, batches, 0.3, None, momentum=0.9)
+    with Engine(model, datasets(), workers=2, batch_size=12, micro_batch=2, seed=5,
+                optimizer=SGD(momentum=0.9), start_method="fork") as engine:
+        engine.set_state(initial)
+        for epoch, indices in enumerate(batches):
+            engine.step(indices, epoch, 0.3)
+        assert engine.get_weights() == weights and engine.get_momentum() == buf
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_an_empty_batch_and_a_closed_engine_are_refused(workers):
+    model = model_with()
+    engine = Engine(model, datasets(), workers=workers, batch_size=12, micro_batch=2,
+                    optimizer=SGD(momentum=0.9), start_method="fork")
+    engine.set_state(list(model.get_weights()))
+    with pytest.raises(ValueError, match="at least one sample"):
+        engine.step([], 0, 0.1)
+    engine.step(range(12), 0, 0.1)
+    weights, buf = engine.get_weights(), engine.get_momentum()
+    engine.close()
+    # the last state stays readable; work is refused with a clear message
+    assert engine.get_weights() == weights and engine.get_momentum() == buf
+    for call in (lambda: engine.step(range(12), 0, 0.1), lambda: engine.evaluate("test"),
+                 lambda: engine.set_weights(weights)):
+        with pytest.raises(RuntimeError, match="this Engine is closed"):
+            call()
+
+
+def test_without_momentum_the_momentum_buffer_reads_zeros():
+    model = model_with()
+    with Engine(model, datasets(), workers=0, batch_size=12, micro_batch=2) as engine:
+        engine.set_state(list(model.get_weights()), [1.0] * 51)
+        for _ in range(3):
+            engine.step(range(12), 0, 0.1)
+            assert engine.get_momentum() == [0.0] * 51
