@@ -44,6 +44,11 @@ EVAL_CHUNK = 256
 #: the smallest slice of the parameter vector one "reduce" or "update" task works on.
 REDUCE_SLICE = 2048
 
+#: at most this many slices per worker, so a worker slowed by the host does not hold the
+#: rest. (8 measured no better on LeNet-5: each slice costs a round trip, and the parent's
+#: pre-summing of one slice, see :class:`TailSums`, already takes only about a millisecond.)
+SLICES_PER_WORKER = 4
+
 #: micro-batches that took longer than this (seconds, the last step's mean) are handed
 #: out one per worker at a time: a round trip between tasks then costs well under 1 %,
 #: and the last micro-batches go to whichever worker frees up first.
@@ -104,8 +109,7 @@ class Engine:
         self.state = self.grads = self.mean = self.prefix = None
         self.datasets = {}
         self._closed = None  # after close(): the last weights and momentum, as lists
-        # NOTE: up to four slices per worker, so a worker slowed by the host does not hold the rest.
-        n = max(1, min(4 * workers, math.ceil(p / REDUCE_SLICE)))
+        n = max(1, min(SLICES_PER_WORKER * workers, math.ceil(p / REDUCE_SLICE)))
         self.reduce_slices = [(p * i // n, p * (i + 1) // n) for i in range(n)]
         self._blocks = []
         if workers == 0:
