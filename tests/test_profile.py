@@ -16,6 +16,7 @@ from paracnn.errors import ParacnnError
 from paracnn.profiling import (amdahl_fit, amdahl_report, amdahl_speedup, cgroup_cpu_quota, karp_flatt,
                                oversubscription_warnings, parse_workers, synthetic_config, usable_cpus,
                                write_plot)
+from paracnn.profiling.runner import synthetic_data
 from paracnn.profiling.scaling import task_bound
 from paracnn.profiling import calibrate, machine
 
@@ -231,7 +232,7 @@ def test_synthetic_config_of_a_config_dict():
 
 def test_model_burn_is_the_models_own_training_step(monkeypatch):
     config = config_from_dict(conv_dict())
-    burn = calibrate.ModelBurn(config, samples=2)
+    burn = calibrate.ModelBurn(config, synthetic_data(config, 2))
     loss = burn(3)
     model = config.build_model()
     expected = 0.0
@@ -239,7 +240,8 @@ def test_model_burn_is_the_models_own_training_step(monkeypatch):
         expected += model.train_sample(x, y, seed=r)[0]
     assert loss == expected and len(x) == 64 and len(burn.inputs) == 2
     monkeypatch.setattr(calibrate, "BURN_SECONDS", 0.01)
-    with calibrate.Calibrator(2, workload=calibrate.ModelBurn(config), repeats=2) as cal:
+    with calibrate.Calibrator(2, workload=calibrate.ModelBurn(config, synthetic_data(config, 2)),
+                              repeats=2) as cal:
         assert cal.rounds >= 1
         pairs = cal.measure(2)
     assert len(pairs) == 2 and all(t1 > 0 and t2 > 0 for t1, t2 in pairs)

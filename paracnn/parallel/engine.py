@@ -161,7 +161,6 @@ class Engine:
 
     def set_weights(self, weights):
         """Publish ``weights`` (a list or array of floats), keeping the momentum; return seconds taken."""
-        self._check_open()
         return self.set_state(weights, self.get_momentum())
 
     def get_weights(self):

@@ -39,14 +39,10 @@ def mean_of_slots(grads, num_params, count, samples, lo, hi, prefix=None, done=0
     ``0:num_params`` into slices gives the bits of the whole-vector reduction.
     With ``done`` > 0, ``prefix[lo:hi]`` already holds the sum of slots
     ``0..done-1`` (see :func:`add_slots`) and only the later slots are added:
-    the same additions in the same order, so the same bits. The additions are
-    chained lazily and materialised once, with no list per slot.
+    the same additions in the same order, so the same bits.
     """
-    p = num_params
-    mean, first = (prefix[lo:hi], done) if done else (grads[lo:hi], 1)
-    for k in range(first, count):
-        mean = map(add, mean, grads[k * p + lo:k * p + hi])
-    return list(map(truediv, mean, repeat(samples)))
+    total = _slot_sum(grads, num_params, lo, hi, prefix, done, count)
+    return list(map(truediv, total, repeat(samples)))
 
 
 def add_slots(grads, num_params, prefix, lo, hi, done, upto):
@@ -55,11 +51,19 @@ def add_slots(grads, num_params, prefix, lo, hi, done, upto):
     ``done`` 0 starts from slot 0. The engine calls this in the parent while
     a worker would otherwise sit idle at the end of a step's micro-batches.
     """
-    p = num_params
-    acc, first = (prefix[lo:hi], done) if done else (grads[lo:hi], 1)
+    prefix[lo:hi] = array("d", _slot_sum(grads, num_params, lo, hi, prefix, done, upto))
+
+
+def _slot_sum(grads, p, lo, hi, prefix, done, upto):
+    """Lazily, elements ``lo:hi`` of slots ``0..upto-1`` added in slot order, starting from
+    ``prefix`` (the sum of the first ``done``) when ``done`` > 0.
+
+    NOTE: the maps are chained, not materialised per slot: one list at the end.
+    """
+    total, first = (prefix[lo:hi], done) if done else (grads[lo:hi], 1)
     for k in range(first, upto):
-        acc = map(add, acc, grads[k * p + lo:k * p + hi])
-    prefix[lo:hi] = array("d", acc)
+        total = map(add, total, grads[k * p + lo:k * p + hi])
+    return total
 
 
 def all_finite(values):

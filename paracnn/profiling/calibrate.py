@@ -21,7 +21,7 @@ Two workloads, both with no communication and no shared memory at all:
 
 Example::
 
-    with Calibrator(4, workload=ModelBurn(config)) as cal:
+    with Calibrator(4, workload=ModelBurn(config, synthetic_data(config, 4))) as cal:
         pairs = cal.measure(2)            # [(t1, t2), ...]
         calibration_speedup(2, pairs)     # e.g. 1.97
 """
@@ -34,6 +34,8 @@ import statistics
 import time
 from itertools import repeat
 from operator import add, itemgetter, mul
+
+from ..errors import ParacnnError
 
 #: work per burn, about 0.1 s on one core: see :func:`burn`.
 BURN_ROUNDS = 50
@@ -84,27 +86,21 @@ class ModelBurn:
         config: the profiled :class:`~paracnn.config.Config`; each burner
             builds the model itself on its first burn, so nothing of it
             lands in the profiling parent's memory.
-        samples: how many fixed inputs to cycle through: the synthetic
-            dataset's images (:mod:`paracnn.data.synthetic`) of the config's
-            shape and classes, normalised as the config says, as a
-            ``--synthetic`` profile trains on.
+        data: a ``data:`` mapping whose training images the burn cycles
+            through, e.g. :func:`~paracnn.profiling.runner.synthetic_data`
+            (images of the config's shape, normalised like it, no files).
     """
 
-    def __init__(self, config, samples=4):
-        self.config, self.samples = config, samples
+    def __init__(self, config, data):
+        self.config, self.data = config, data
         self.model = self.inputs = None
 
     def _build(self):
         from ..data import load_datasets
 
-        c = self.config
-        data = {key: value for key, value in c.data["data"].items() if key in ("normalize", "mean", "std")}
-        data.update(dataset="synthetic", synthetic={
-            "train_size": self.samples, "test_size": 1, "image_shape": list(c.image_shape),
-            "num_classes": c.num_classes})
-        train = load_datasets(data, seed=0).train
-        self.model = c.build_model()
-        self.inputs = [train.sample(i) for i in range(self.samples)]
+        train = load_datasets(self.data, seed=0).train
+        self.model = self.config.build_model()
+        self.inputs = [train.sample(i) for i in range(len(train))]
 
     def __call__(self, rounds):
         """Like one training task of ``rounds`` samples: zero, forward/backward each, collect."""
@@ -167,7 +163,9 @@ class Calibrator:
                 self.procs.append(proc)
             for conn in self.conns:
                 if not conn.poll(START_TIMEOUT):
-                    raise RuntimeError(f"a calibration process did not start within {START_TIMEOUT:.0f} s")
+                    raise ParacnnError(f"a calibration process did not start within {START_TIMEOUT:.0f} s; "
+                                       f"the machine may be overloaded: retry when it is quieter, or "
+                                       f"profile fewer workers (--workers)")
                 conn.recv()
             if workload is not None and rounds is None:
                 self.rounds = 1

@@ -61,20 +61,28 @@ def parse_workers(text):
     return counts
 
 
-def synthetic_config(config, steps):
-    """``config`` with its ``data:`` replaced by synthetic images of its shape and classes.
+def synthetic_data(config, train_size):
+    """A ``data:`` mapping of ``train_size`` synthetic images of ``config``'s shape and classes.
 
-    The training set holds ``steps + 1`` full batches (warm-up included); the
-    normalisation is kept.
+    The config's normalisation is kept, so the inputs span the same range.
+    """
+    old = config.data["data"]
+    data = {key: old[key] for key in ("normalize", "mean", "std") if key in old}
+    data.update(dataset="synthetic", synthetic={
+        "train_size": train_size, "test_size": 1,
+        "image_shape": list(config.image_shape), "num_classes": config.num_classes})
+    return data
+
+
+def synthetic_config(config, steps):
+    """``config`` with its ``data:`` replaced by :func:`synthetic_data`.
+
+    The training set holds ``steps + 1`` full batches (warm-up included).
     """
     from ..config import config_from_dict
 
     d = copy.deepcopy(config.data)
-    old, batch = d["data"], d["train"]["batch_size"]
-    d["data"] = {key: old[key] for key in ("normalize", "mean", "std") if key in old}
-    d["data"].update(dataset="synthetic", synthetic={
-        "train_size": batch * (steps + 1), "test_size": 1,
-        "image_shape": list(config.image_shape), "num_classes": config.num_classes})
+    d["data"] = synthetic_data(config, d["train"]["batch_size"] * (steps + 1))
     return config_from_dict(d, name=config.path)
 
 
@@ -132,7 +140,8 @@ def profile(config, workers, *, steps=5, start_method=None, data_dir=None, layer
         log(f"warning: {w}")
     calibrator = fixed = baseline = None
     try:
-        calibrator = Calibrator(max(workers), start_method, workload=ModelBurn(config))
+        calibrator = Calibrator(max(workers), start_method,
+                                workload=ModelBurn(config, synthetic_data(config, 4)))
         fixed = Calibrator(max(workers), start_method)
         baseline = Baseline(config, start_method, data_dir)
         runs, serial_steps = [], []
