@@ -2,7 +2,7 @@
 
 Usage::
 
-    python scripts/bench_profile.py [--workers 1,2] [--steps 8] [--runs 3] [--json FILE] [--plot FILE]
+    python scripts/bench_profile.py [--workers 1,2] [--steps 8] [--runs 3] [--set KEY=VALUE] [--json FILE] [--plot FILE]
 
 Profiles ``configs/lenet.yaml`` at batch 64 on synthetic 1x28x28 images, or on
 MNIST when ``PARACNN_DATA_DIR`` is set, ``--runs`` times. For each run it
@@ -86,6 +86,8 @@ def main():
     parser.add_argument("--runs", type=int, default=3, help="profiles to run; medians at the end (default 3)")
     parser.add_argument("--json", metavar="FILE", help="write {'profiles': [one profile per run]}")
     parser.add_argument("--plot", metavar="FILE")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, as in paracnn train (e.g. train.micro_batch=4)")
     args = parser.parse_args()
     if args.plot:
         try:
@@ -93,7 +95,7 @@ def main():
         except ParacnnError as e:
             sys.exit(f"bench_profile: {e}")
     real = bool(os.environ.get("PARACNN_DATA_DIR"))
-    config = load_config(REPO / "configs/lenet.yaml", ["train.batch_size=64"])
+    config = load_config(REPO / "configs/lenet.yaml", ["train.batch_size=64", *args.set])
     results = []
     for i in range(max(1, args.runs)):
         if args.runs > 1:
