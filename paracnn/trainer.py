@@ -109,7 +109,9 @@ class Trainer:
         """One optimiser step on ``indices``; returns its loss, accuracy counts and timings.
 
         Timings: ``compute`` (worker compute, per worker), ``wait`` (the rest of
-        the gradient phase: dispatch, idle tails), ``reduce_update`` (summing the
+        the gradient phase: messages and idle tails), ``tail`` (the idle tail
+        alone: per worker, from its last micro-batch to the step's last; load
+        imbalance), ``reduce_update`` (summing the
         slots and applying the optimiser), ``presum`` (the part of the summing
         the parent did during ``wait``, while a worker idled) and ``broadcast``,
         which is 0: the weights never travel, every process reads them from
@@ -129,6 +131,7 @@ class Trainer:
         compute = s["busy"] / max(1, self.workers)
         return {"loss_sum": s["loss_sum"], "correct": s["correct"], "samples": s["samples"],
                 "lr": lr, "broadcast": 0.0, "compute": compute, "wait": s["wall"] - compute,
+                "tail": s["tail"],
                 "reduce_update": s["update"], "presum": s["presum"],
                 "seconds": time.perf_counter() - start}
 

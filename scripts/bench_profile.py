@@ -53,6 +53,8 @@ def summary(result):
         f"reduce + update per step: {serial_ms:.1f} ms in-process, {parallel_ms:.1f} ms at {p} workers "
         f"(sliced across them; the parent pre-summed finished slots for {presum_ms:.1f} ms of the wait "
         f"before) = {100 * parallel_ms / 1e3 / s['step_seconds']:.2f} % of the serial step",
+        f"wait per step at {p} workers: {1e3 * last['wait_seconds']:.1f} ms, of it "
+        f"{1e3 * last['tail_seconds']:.1f} ms idle tail (load imbalance; the rest is messages)",
     ]
     return lines
 
@@ -62,7 +64,8 @@ MEDIAN_KEYS = (("speedup", "speedup {:.3f}"), ("calibration_speedup", "hw x {:.3
                ("relative_efficiency", "relative efficiency {:.2%}"),
                ("karp_flatt", "Karp-Flatt raw {:.2%}"), ("karp_flatt_calibrated", "calibrated {:.2%}"),
                ("reduce_update_seconds", "reduce + update {:.4f} s"),
-               ("presum_seconds", "pre-summed during wait {:.4f} s"), ("wait_seconds", "wait {:.4f} s"))
+               ("presum_seconds", "pre-summed during wait {:.4f} s"), ("wait_seconds", "wait {:.4f} s"),
+               ("tail_seconds", "of it idle tail {:.4f} s"))
 
 
 def medians_line(results):

@@ -25,7 +25,7 @@ from .parallel.helpers import REPO, conv_dict
 RUN_KEYS = ("workers", "samples_per_second", "speedup", "efficiency", "karp_flatt", "calibration_speedup",
             "calibration_speedup_fixed",
             "relative_efficiency", "total_pss_mb", "worker_uss_mb", "compute_seconds", "broadcast_seconds",
-            "reduce_update_seconds", "wait_seconds", "step_seconds")
+            "reduce_update_seconds", "wait_seconds", "tail_seconds", "step_seconds")
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +81,11 @@ def test_figures_are_consistent(profiled):
         assert math.isclose(run["relative_efficiency"], s / run["calibration_speedup"])
         if r["serial"]["cpu_seconds"]:
             assert math.isclose(run["cpu_work_ratio"], run["cpu_seconds"] / r["serial"]["cpu_seconds"])
+        # the idle tail is a part of the wait (both medians over the same steps)
+        assert 0.0 <= run["tail_seconds"] <= run["wait_seconds"]
         if p == 1:
             assert run["karp_flatt"] is None and run["calibration_speedup"] == 1.0
+            assert run["tail_seconds"] == 0.0  # one worker never waits for another
         else:
             assert math.isclose(run["karp_flatt"], (1 / s - 1 / p) / (1 - 1 / p))
             assert len(run["calibration_seconds"]) == 3 + 2 + 3  # before, one per timed step, after

@@ -108,6 +108,7 @@ class WorkerPool:
         self.conns = [None] * workers
         self.failures = 0
         self.restarts = 0
+        self.tail_idle = 0.0
         self.closed = False
         try:
             for w in range(workers):
@@ -182,6 +183,9 @@ class WorkerPool:
 
         Returns the results as a list indexed by task id, whatever order they
         finished in. A worker that dies is replaced and its tasks rerun.
+        Afterwards :attr:`tail_idle` holds the seconds, summed over the workers,
+        from each worker's last answer (or the start, if it got no task) to
+        the run's last answer: the idle tail that load imbalance costs.
 
         ``on_idle(results)``, if given, is called while every task has been handed
         out and some worker has nothing left to do (the tail of a run, when a
@@ -200,6 +204,7 @@ class WorkerPool:
         progress = [time.monotonic()] * self.size
         remaining = len(tasks)
         clean = True
+        last = [time.perf_counter()] * self.size  # each worker's last answer
         while remaining:
             idle = [not q for q in inflight]
             self._dispatch(tasks, todo, inflight, depth or self.depth)
@@ -223,6 +228,7 @@ class WorkerPool:
                 done = self._drain(w, inflight[w], results)
                 if done:
                     progress[w] = time.monotonic()
+                    last[w] = time.perf_counter()
                 remaining -= done
                 if not self.procs[w].is_alive() or obj is self.procs[w].sentinel:
                     self.procs[w].join(0.1)
@@ -236,6 +242,8 @@ class WorkerPool:
                 self._replace(w, dead[w])
         if clean:
             self.failures = 0
+        end = max(last)
+        self.tail_idle = sum(end - t for t in last)
         return results
 
     def _kill_hung(self, inflight, progress, dead):

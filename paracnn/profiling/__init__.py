@@ -17,8 +17,10 @@ The result (``--json``) holds ``serial`` (the baseline's medians),
 ``speedup``, ``paired_speedup``, ``efficiency``, ``karp_flatt``,
 ``calibration_speedup``, ``relative_efficiency``, ``karp_flatt_calibrated``,
 the time split ``step_seconds``, ``compute_seconds``, ``broadcast_seconds``,
-``reduce_update_seconds``, ``wait_seconds``, ``presum_seconds`` (the part
-of the gradient sum the parent did during the wait), then ``cpu_percent``,
+``reduce_update_seconds``, ``wait_seconds``, ``tail_seconds`` (the part of
+the wait a worker idled after its last micro-batch: load imbalance),
+``presum_seconds`` (the part of the gradient sum the parent did during the
+wait), then ``cpu_percent``,
 ``cpu_seconds``, ``cpu_work_ratio``, ``parent_rss_mb``, ``worker_uss_mb``,
 ``total_pss_mb``, ``weights_match`` and the raw ``calibration_seconds``),
 ``amdahl``, ``machine``, ``warnings`` and, with ``--layers``, ``layers``.

@@ -13,7 +13,7 @@ from .scaling import amdahl_speedup
 CSV_KEYS = ("workers", "samples_per_second", "speedup", "efficiency", "karp_flatt",
             "calibration_speedup", "calibration_speedup_fixed", "relative_efficiency",
             "karp_flatt_calibrated", "step_seconds",
-            "compute_seconds", "broadcast_seconds", "reduce_update_seconds", "wait_seconds",
+            "compute_seconds", "broadcast_seconds", "reduce_update_seconds", "wait_seconds", "tail_seconds",
             "paired_serial_seconds", "paired_speedup", "cpu_percent", "cpu_seconds", "cpu_work_ratio",
             "parent_rss_mb", "total_pss_mb", "worker_uss_mb", "weights_match")
 
@@ -22,7 +22,7 @@ PLOT_HINT = 'pip install "paracnn[plot]"'
 SCALING_HEADER = (f"{'workers':>7} {'samples/s':>9} {'speedup':>7} {'effic.':>7} {'K-F':>7} "
                   f"{'hw x':>5} {'rel.eff':>7} {'K-F cal':>7}")
 SPLIT_HEADER = (f"{'workers':>7} {'step':>8} {'compute':>8} {'bcast':>6} {'reduce+upd':>10} {'wait':>6} "
-                f"{'cpu %':>5} {'cpu ms':>7} {'work':>6} {'RSS MB':>7} {'PSS MB':>7}  worker USS MB")
+                f"{'tail':>6} {'cpu %':>5} {'cpu ms':>7} {'work':>6} {'RSS MB':>7} {'PSS MB':>7}  worker USS MB")
 
 
 def _pct(v, width=7):
@@ -37,10 +37,11 @@ def _scaling_row(name, r):
 
 
 def _split_row(name, r):
-    ms = {k: 1e3 * r[f"{k}_seconds"] for k in ("step", "compute", "broadcast", "reduce_update", "wait")}
+    ms = {k: 1e3 * r[f"{k}_seconds"]
+          for k in ("step", "compute", "broadcast", "reduce_update", "wait", "tail")}
     uss = ",".join(f"{u:.0f}" for u in r.get("worker_uss_mb") or []) or "-"
     return (f"{name:>7} {ms['step']:>8.1f} {ms['compute']:>8.1f} {ms['broadcast']:>6.1f} "
-            f"{ms['reduce_update']:>10.1f} {ms['wait']:>6.1f} {r['cpu_percent']:>5.0f} "
+            f"{ms['reduce_update']:>10.1f} {ms['wait']:>6.1f} {ms['tail']:>6.1f} {r['cpu_percent']:>5.0f} "
             f"{1e3 * r['cpu_seconds']:>7.0f} {r.get('cpu_work_ratio', 1.0) or 0.0:>6.3f} "
             f"{r['parent_rss_mb']:>7.1f} {r['total_pss_mb']:>7.1f}  {uss}")
 
@@ -74,8 +75,10 @@ def format_profile(result):
         lines.append("A fixed burn (the same for every model) got: "
                      + ", ".join(f"{r['workers']} processes {r['calibration_speedup_fixed']:.2f}x"
                                  for r in fixed))
-    lines += ["", "Per step (median ms) and resources (cpu: parent + workers; work: cpu ms over the "
-              "serial step's; parent RSS, total PSS of parent + workers, each worker's USS)",
+    lines += ["", "Per step (median ms) and resources (tail: the part of wait a worker idled after its "
+              "last micro-batch, load imbalance; the rest of wait is messages; cpu: parent + workers; "
+              "work: cpu ms over the serial step's; parent RSS, total PSS of parent + workers, each "
+              "worker's USS)",
               SPLIT_HEADER, _split_row("serial", s)]
     lines += [_split_row(str(r["workers"]), r) for r in result["runs"]]
     order = ["calibrated", "raw"] if a["fit_on"] == "calibrated" else ["raw", "calibrated"]

@@ -46,7 +46,7 @@ from .machine import load_average, machine_info, oversubscription_warnings, usab
 from .scaling import amdahl_report, run_figures
 
 #: the per-step timings of :meth:`Trainer.step` that a profile reports (as ``<key>_seconds``).
-SPLIT = ("compute", "broadcast", "reduce_update", "wait")
+SPLIT = ("compute", "broadcast", "reduce_update", "wait", "tail")
 
 
 def parse_workers(text):

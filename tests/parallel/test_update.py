@@ -218,6 +218,21 @@ def test_an_idle_worker_lets_the_parent_sum_the_finished_slots(monkeypatch):
     assert calls and calls[-1] == [5] * len(engine.reduce_slices)
 
 
+def test_tail_is_the_idle_time_a_slow_last_micro_batch_causes():
+    last = datasets()["train"].sample(14)[0]  # in the last micro-batch of range(3, 15)
+    model = model_with(Sleepy(last, seconds=0.5))
+    with Engine(model, datasets(), workers=2, batch_size=12, micro_batch=2, seed=5,
+                start_method="fork") as engine:
+        engine.set_state(list(model.get_weights()))
+        out = engine.step(range(3, 15), 0, 0.1)
+    # one worker sleeps through slot 5 while the other has nothing left: half a
+    # second idle for one of two workers is a quarter of a second per worker
+    assert 0.2 <= out["tail"] <= out["wall"] - out["busy"] / 2
+    with Engine(model, datasets(), workers=0, batch_size=12, micro_batch=2, seed=5) as engine:
+        engine.set_state(list(model.get_weights()))
+        assert engine.step(range(3, 15), 0, 0.1)["tail"] == 0.0
+
+
 def test_long_micro_batches_are_handed_out_one_per_worker_at_a_time(monkeypatch):
     model = model_with()
     with Engine(model, datasets(), workers=2, batch_size=12, micro_batch=2, seed=5,
