@@ -9,6 +9,9 @@ The time split of an epoch (all seconds of parent wall-clock time unless said)::
                           (with --workers 0, the in-process compute time)
     wait_seconds          the rest of the gradient phase: waiting for the slowest
                           worker, pipes and scheduling (gradient wall - compute)
+    tail_seconds          the part of wait_seconds a worker sat idle after its last
+                          micro-batch of a step while another finished (load
+                          imbalance), averaged over the workers; 0 in-process
     reduce_update_seconds summing micro-batch gradients, clipping, the optimiser
     eval_seconds          evaluating the validation and test sets
 
@@ -34,7 +37,7 @@ MB = 1024 * 1024
 #: the column order of metrics.csv (``val_*`` only when a validation split is set).
 KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss",
         "test_accuracy", "lr", "steps", "samples", "seconds", "samples_per_second",
-        "compute_seconds", "wait_seconds", "broadcast_seconds", "reduce_update_seconds",
+        "compute_seconds", "wait_seconds", "tail_seconds", "broadcast_seconds", "reduce_update_seconds",
         "eval_seconds", "workers", "parent_rss_mb", "worker_uss_mb", "total_pss_mb", "cpu_percent")
 
 
@@ -172,6 +175,7 @@ def format_epoch(record):
     parts.append(f"test loss {record['test_loss']:.4f} acc {record['test_accuracy']:.4f}")
     parts.append(f"{record['seconds']:.1f}s ({record['samples_per_second']:.1f} samples/s; "
                  f"compute {record['compute_seconds']:.1f}s wait {record['wait_seconds']:.1f}s "
+                 f"(tail {record.get('tail_seconds', 0.0):.1f}s) "
                  f"reduce+update {record['reduce_update_seconds']:.1f}s "
                  f"eval {record['eval_seconds']:.1f}s)")
     uss = ",".join(f"{u:.0f}" for u in record["worker_uss_mb"]) or "-"

@@ -185,7 +185,7 @@ class Run:
         a["correct"] += s["correct"]
         a["samples"] += s["samples"]
         a["lr"] = s["lr"]
-        for key in ("compute", "wait", "broadcast", "reduce_update"):
+        for key in ("compute", "wait", "tail", "broadcast", "reduce_update"):
             a[key] += s[key]
 
     def _end_epoch(self, epoch_start, monitor, steps):
@@ -201,7 +201,7 @@ class Run:
         train_seconds = seconds - eval_seconds
         record.update(lr=a["lr"], steps=steps, samples=a["samples"], seconds=seconds,
                       samples_per_second=a["samples"] / train_seconds if train_seconds > 0 else 0.0,
-                      compute_seconds=a["compute"], wait_seconds=a["wait"],
+                      compute_seconds=a["compute"], wait_seconds=a["wait"], tail_seconds=a["tail"],
                       broadcast_seconds=a["broadcast"], reduce_update_seconds=a["reduce_update"],
                       eval_seconds=eval_seconds, workers=t.workers, **monitor.memory(),
                       cpu_percent=monitor.cpu_percent())
@@ -273,4 +273,4 @@ def _write_advice(error):
 
 def _fresh_progress():
     return {"loss_sum": 0.0, "correct": 0, "samples": 0, "seconds": 0.0, "lr": None,
-            "compute": 0.0, "wait": 0.0, "broadcast": 0.0, "reduce_update": 0.0}
+            "compute": 0.0, "wait": 0.0, "tail": 0.0, "broadcast": 0.0, "reduce_update": 0.0}

@@ -43,11 +43,12 @@ def test_metrics_files_agree_with_the_result(reference):
     lines = [json.loads(l) for l in open(f"{run}/metrics.jsonl")]
     assert lines == reference["history"] and [l["epoch"] for l in lines] == [1, 2]
     for key in SCORES + ("seconds", "samples_per_second", "compute_seconds", "broadcast_seconds",
-                         "reduce_update_seconds", "eval_seconds", "wait_seconds", "parent_rss_mb",
-                         "worker_uss_mb", "total_pss_mb", "cpu_percent"):
+                         "reduce_update_seconds", "eval_seconds", "wait_seconds", "tail_seconds",
+                         "parent_rss_mb", "worker_uss_mb", "total_pss_mb", "cpu_percent"):
         assert key in lines[0], key
     first = lines[0]
     assert first["samples"] == 72 and first["steps"] == 5 and first["worker_uss_mb"] == []
+    assert first["tail_seconds"] == 0.0  # in-process: no worker waits for another
     assert 0 <= first["train_accuracy"] <= 1 and first["train_loss"] > 0
     assert first["parent_rss_mb"] > 0 and first["total_pss_mb"] > 0
     rows = list(csv.DictReader(open(f"{run}/metrics.csv")))
@@ -109,6 +110,8 @@ def test_training_learns_the_synthetic_task(tmp_path):
     result = train(config_from_dict(cfg), workers=2, run_dir=tmp_path / "r", progress=False, log=quiet)
     accuracies = [r["test_accuracy"] for r in result["history"]]
     assert accuracies[-1] > 0.5, accuracies  # chance is 0.25
+    # every step's idle tail is a part of its wait, so every epoch's sum is too
+    assert all(0.0 <= r["tail_seconds"] <= r["wait_seconds"] for r in result["history"])
     assert result["history"][-1]["train_loss"] < result["history"][0]["train_loss"]
 
 
