@@ -18,7 +18,7 @@ from paracnn.profiling import (amdahl_fit, amdahl_report, amdahl_speedup, cgroup
                                write_plot)
 from paracnn.profiling.runner import synthetic_data
 from paracnn.profiling.scaling import task_bound
-from paracnn.profiling import calibrate, machine
+from paracnn.profiling import calibrate, machine, runner
 
 from .parallel.helpers import REPO, conv_dict
 
@@ -93,6 +93,25 @@ def test_figures_are_consistent(profiled):
             assert run["calibration_speedup_fixed"] == calibrate.calibration_speedup(
                 p, run["calibration_fixed_seconds"])
         assert run["weights_match"], "a worker count changed the weights"
+        low, high = run["calibration_range"]
+        assert low <= run["calibration_speedup"] <= high
+        assert math.isclose(run["calibration_spread"], (high - low) / run["calibration_speedup"])
+        flagged = any(f"during the {p}-worker run" in w for w in r["warnings"])
+        assert flagged == (run["calibration_spread"] > runner.NOISY_SPREAD)
+
+
+def test_calibration_spread_is_the_interquartile_range_over_the_median():
+    pairs = [(c / 2, 1.0) for c in (2.0, 1.0, 2.0, 1.5, 2.0)]  # p * t1 / tp = c
+    assert calibrate.calibration_spread(2, pairs) == (1.5, 2.0, 0.25)
+    assert calibrate.calibration_spread(1, pairs) == (1.0, 1.0, 0.0)
+    steady = [(1.0, 1.0 + i / 1000) for i in range(9)]
+    assert calibrate.calibration_spread(2, steady)[2] < runner.NOISY_SPREAD
+
+
+def test_a_noisy_host_is_named_with_its_range():
+    text = runner.noisy_host_warning({"workers": 2, "calibration_range": [1.21, 1.98],
+                                      "calibration_spread": 0.45})
+    assert "2-worker run" in text and "1.21x to 1.98x" in text and "45 %" in text
 
 
 def test_amdahl_section_matches_its_fit(profiled):

@@ -22,7 +22,10 @@ the wait a worker idled after its last micro-batch: load imbalance),
 ``presum_seconds`` (the part of the gradient sum the parent did during the
 wait), then ``cpu_percent``,
 ``cpu_seconds``, ``cpu_work_ratio``, ``parent_rss_mb``, ``worker_uss_mb``,
-``total_pss_mb``, ``weights_match`` and the raw ``calibration_seconds``),
+``total_pss_mb``, ``weights_match``, the raw ``calibration_seconds`` and
+their quartiles ``calibration_range`` and ``calibration_spread``, the
+quartiles' distance over the median: above 10 % the host was busy and a
+warning says so),
 ``amdahl``, ``machine``, ``warnings`` and, with ``--layers``, ``layers``.
 
 The modules: :mod:`.runner` (the measurements), :mod:`.baseline` (the serial

@@ -211,6 +211,21 @@ class Calibrator:
         self.close()
 
 
+def calibration_spread(p, pairs):
+    """``(low, high, spread)``: the quartiles of the pairs' ``p * t1 / tp`` and their distance
+    over the median; ``(1.0, 1.0, 0.0)`` for ``p == 1``.
+
+    On a quiet host the spread stays within a few per cent; a busy neighbour
+    makes it swing by tens of per cent, and then no single run's speedup can
+    be trusted to better than that.
+    """
+    if p == 1 or len(pairs) < 2:
+        c = calibration_speedup(p, pairs) if pairs else 1.0
+        return c, c, 0.0
+    low, _, high = statistics.quantiles((p * t1 / tp for t1, tp in pairs), n=4, method="inclusive")
+    return low, high, (high - low) / calibration_speedup(p, pairs)
+
+
 def calibration_speedup(p, pairs):
     """The median over ``(t1, tp)`` pairs of ``p * t1 / tp``; exactly 1.0 for ``p == 1``.
 

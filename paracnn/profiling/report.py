@@ -11,9 +11,10 @@ from .scaling import amdahl_speedup
 
 #: the CSV columns, one row per worker count (``worker_uss_mb`` joined by ``;``).
 CSV_KEYS = ("workers", "samples_per_second", "speedup", "efficiency", "karp_flatt",
-            "calibration_speedup", "calibration_speedup_fixed", "relative_efficiency",
-            "karp_flatt_calibrated", "step_seconds",
-            "compute_seconds", "broadcast_seconds", "reduce_update_seconds", "wait_seconds", "tail_seconds",
+            "calibration_speedup", "calibration_speedup_fixed", "calibration_spread",
+            "relative_efficiency", "karp_flatt_calibrated", "step_seconds",
+            "compute_seconds", "broadcast_seconds", "reduce_update_seconds", "wait_seconds",
+            "tail_seconds",
             "paired_serial_seconds", "paired_speedup", "cpu_percent", "cpu_seconds", "cpu_work_ratio",
             "parent_rss_mb", "total_pss_mb", "worker_uss_mb", "weights_match")
 

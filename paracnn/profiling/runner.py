@@ -41,9 +41,13 @@ from ..monitor import ResourceMonitor
 from ..parallel import auto_micro_batch
 from ..trainer import Trainer, weights_hash
 from .baseline import Baseline, batch_stream, with_cpu
-from .calibrate import Calibrator, ModelBurn, calibration_speedup
+from .calibrate import Calibrator, ModelBurn, calibration_speedup, calibration_spread
 from .machine import load_average, machine_info, oversubscription_warnings, usable_cpus
 from .scaling import amdahl_report, run_figures
+
+#: the calibration's interquartile spread (over its median) above which a run is flagged as
+#: taken on a busy host: on a quiet one it stays under about 5 %.
+NOISY_SPREAD = 0.10
 
 #: the per-step timings of :meth:`Trainer.step` that a profile reports (as ``<key>_seconds``).
 SPLIT = ("compute", "broadcast", "reduce_update", "wait", "tail")
@@ -166,10 +170,25 @@ def profile(config, workers, *, steps=5, start_method=None, data_dir=None, layer
                                       micro_batch=baseline.info["micro_batch"], steps=steps),
               "serial": serial, "runs": [_run_summary(p, r, serial, batch) for p, r in zip(workers, runs)],
               "warnings": warnings}
+    for r in result["runs"]:
+        if r["calibration_spread"] > NOISY_SPREAD:
+            warning = noisy_host_warning(r)
+            log(f"warning: {warning}")
+            warnings.append(warning)
     result["amdahl"] = amdahl_report(result["runs"], baseline.info["tasks_per_step"])
     if table is not None:
         result["layers"] = table
     return result
+
+
+def noisy_host_warning(run):
+    """The warning for a run whose calibration swung by more than :data:`NOISY_SPREAD`."""
+    low, high = run["calibration_range"]
+    return (f"the hardware's share was unsteady during the {run['workers']}-worker run: the middle "
+            f"half of the calibration pairs spans {low:.2f}x to {high:.2f}x "
+            f"({100 * run['calibration_spread']:.0f} % of the median), so other work on the host "
+            f"moved this run's figures by about as much; repeat it when the machine is quieter, or "
+            f"take the median of several runs")
 
 
 def _warnings(config, workers, cpus):
@@ -197,6 +216,7 @@ def _serial_summary(steps, state, batch):
 def _run_summary(p, run, serial, batch):
     t = run["seconds"]
     c = calibration_speedup(p, run["calibration"])
+    low, high, spread = calibration_spread(p, run["calibration"])
     paired = statistics.median(s["seconds"] for s in run["serial"])
     out = {"workers": p, "samples_per_second": batch / t}
     out.update(run_figures(p, t, serial["step_seconds"], c))
@@ -210,6 +230,7 @@ def _run_summary(p, run, serial, batch):
                 "worker_uss_mb": run["worker_uss_mb"], "total_pss_mb": run["total_pss_mb"],
                 "weights_match": run["weights_sha256"] == run["serial_state"]["weights_sha256"],
                 "calibration_seconds": [list(pair) for pair in run["calibration"]],
+                "calibration_range": [low, high], "calibration_spread": spread,
                 "calibration_speedup_fixed": calibration_speedup(p, run["calibration_fixed"]),
                 "calibration_fixed_seconds": [list(pair) for pair in run["calibration_fixed"]]})
     return out
