@@ -170,11 +170,8 @@ def profile(config, workers, *, steps=5, start_method=None, data_dir=None, layer
                                       micro_batch=baseline.info["micro_batch"], steps=steps),
               "serial": serial, "runs": [_run_summary(p, r, serial, batch) for p, r in zip(workers, runs)],
               "warnings": warnings}
-    for r in result["runs"]:
-        if r["calibration_spread"] > NOISY_SPREAD:
-            warning = noisy_host_warning(r)
-            log(f"warning: {warning}")
-            warnings.append(warning)
+    # NOTE: not logged as well: the table, printed next, ends with the warnings.
+    warnings += [noisy_host_warning(r) for r in result["runs"] if r["calibration_spread"] > NOISY_SPREAD]
     result["amdahl"] = amdahl_report(result["runs"], baseline.info["tasks_per_step"])
     if table is not None:
         result["layers"] = table
