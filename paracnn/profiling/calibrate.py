@@ -213,11 +213,12 @@ class Calibrator:
 
 def calibration_spread(p, pairs):
     """``(low, high, spread)``: the quartiles of the pairs' ``p * t1 / tp`` and their distance
-    over the median; ``(1.0, 1.0, 0.0)`` for ``p == 1``.
+    over the median (:func:`calibration_speedup`); ``(c, c, 0.0)`` for ``p == 1``
+    or fewer than two pairs.
 
-    On a quiet host the spread stays within a few per cent; a busy neighbour
-    makes it swing by tens of per cent, and then no single run's speedup can
-    be trusted to better than that.
+    A busy neighbour makes the hardware's share swing from pair to pair by
+    tens of per cent, and then no single run's speedup can be trusted to
+    better than that.
     """
     if p == 1 or len(pairs) < 2:
         c = calibration_speedup(p, pairs) if pairs else 1.0

@@ -46,7 +46,7 @@ from .machine import load_average, machine_info, oversubscription_warnings, usab
 from .scaling import amdahl_report, run_figures
 
 #: the calibration's interquartile spread (over its median) above which a run is flagged as
-#: taken on a busy host: on a quiet one it stays under about 5 %.
+#: taken on a busy host (busy days on our 2-vCPU machine gave 17 to 36 %).
 NOISY_SPREAD = 0.10
 
 #: the per-step timings of :meth:`Trainer.step` that a profile reports (as ``<key>_seconds``).
