@@ -175,7 +175,7 @@ def format_epoch(record):
     parts.append(f"test loss {record['test_loss']:.4f} acc {record['test_accuracy']:.4f}")
     parts.append(f"{record['seconds']:.1f}s ({record['samples_per_second']:.1f} samples/s; "
                  f"compute {record['compute_seconds']:.1f}s wait {record['wait_seconds']:.1f}s "
-                 f"(tail {record.get('tail_seconds', 0.0):.1f}s) "
+                 f"(tail {record['tail_seconds']:.1f}s) "
                  f"reduce+update {record['reduce_update_seconds']:.1f}s "
                  f"eval {record['eval_seconds']:.1f}s)")
     uss = ",".join(f"{u:.0f}" for u in record["worker_uss_mb"]) or "-"

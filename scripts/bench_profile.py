@@ -2,7 +2,8 @@
 
 Usage::
 
-    python scripts/bench_profile.py [--workers 1,2] [--steps 8] [--runs 3] [--set KEY=VALUE] [--json FILE] [--plot FILE]
+    python scripts/bench_profile.py [--workers 1,2] [--steps 8] [--runs 3] [--set KEY=VALUE]
+                                    [--json FILE] [--plot FILE]
 
 Profiles ``configs/lenet.yaml`` at batch 64 on synthetic 1x28x28 images, or on
 MNIST when ``PARACNN_DATA_DIR`` is set, ``--runs`` times. For each run it

@@ -52,8 +52,8 @@ SLICES_PER_WORKER = 4
 #: micro-batches that took longer than this (seconds, the last step's mean) are handed
 #: out one per worker at a time: a round trip between tasks then costs well under 1 %,
 #: and the last micro-batches go to whichever worker frees up first. (Queueing a second
-#: one except for the last ``workers`` measured no better on LeNet-5: it saves about
-#: 0.1 ms of round trips per step, and a worker the host slows keeps its queued one.)
+#: one except for the last ``workers`` measured no better on LeNet-5: it saves 0.1 to
+#: 0.3 ms of round trips per step, and a worker the host slows keeps its queued one.)
 LONG_TASK = 0.02
 
 
