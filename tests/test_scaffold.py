@@ -115,10 +115,13 @@ def test_command_line(tmp_path, capsys):
         args.handler(args)
 
 
-def test_paracnn_command_when_wired(tmp_path, capsys):
+def test_paracnn_new_layer_is_a_subcommand(tmp_path, capsys):
     from paracnn import cli
-    if "new-layer" not in cli.build_parser().format_help():
-        pytest.skip("paracnn.cli does not register the new-layer subcommand yet")
+    # NOTE: no skip when the command is missing: removing it must fail here.
+    with pytest.raises(SystemExit) as done:
+        cli.main(["new-layer", "--help"])
+    assert done.value.code == 0, "paracnn does not register the new-layer subcommand"
+    assert capsys.readouterr().out.startswith("usage: paracnn new-layer ")
     assert cli.main(["new-layer", NAME, "--dir", str(tmp_path)]) == 0
     assert cli.main(["new-layer", NAME, "--dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
