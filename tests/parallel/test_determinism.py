@@ -33,6 +33,9 @@ def test_start_methods_match_in_process(tmp_path, method):
     if method not in multiprocessing.get_all_start_methods():
         pytest.skip(f"{method} is not available here")
     cfg = conv_dict(epochs=1)
+    # NOTE: dropout draws its mask from the per-sample seed, so a seed that depends on
+    # the process (hash() of a str differs in every spawned interpreter) changes the bits.
+    cfg["model"]["layers"].insert(4, {"type": "dropout", "rate": 0.25})
     serial = run(tmp_path, "serial", cfg, workers=0)
     pooled = run(tmp_path, method, cfg, workers=2, start_method=method)
     assert pooled["weights_sha256"] == serial["weights_sha256"]
@@ -68,8 +71,22 @@ def test_micro_batch_split_is_fixed():
     assert micro_batches(list(range(7)), 3) == [[0, 1, 2], [3, 4, 5], [6]]
 
 
+#: ``sample_seed`` pinned: computed once (paracnn 0.1.0) by its blake2b rule, i.e.
+#: ``int.from_bytes(hashlib.blake2b(b"paracnn-sample:1:2:3", digest_size=8).digest(),
+#: "little") >> 1`` for (1, 2, 3). Any change here changes every dropout mask, and so
+#: the weights of every run with dropout: a new rule needs a new paracnn major version.
+PINNED_SEEDS = {
+    (0, 0, 0): 1873118263313409538,
+    (1, 2, 3): 5882835470572372415,
+    (3, 0, 95): 7457036271900178653,
+    (2 ** 31, 7, 59999): 1862871377296633040,
+}
+
+
 def test_sample_seed_depends_on_seed_epoch_and_index_only():
     seeds = {sample_seed(s, e, i) for s in range(3) for e in range(3) for i in range(50)}
     assert len(seeds) == 450
     assert sample_seed(1, 2, 3) == sample_seed(1, 2, 3)
     assert 0 <= sample_seed(0, 0, 0) < 2 ** 63
+    # the same in every process and on every run, not just twice in this one
+    assert {key: sample_seed(*key) for key in PINNED_SEEDS} == PINNED_SEEDS
