@@ -3,6 +3,9 @@
 import csv
 import json
 import multiprocessing
+import time
+
+import psutil
 
 from paracnn.monitor import KEYS, MetricsWriter, ResourceMonitor, format_epoch, progress_bar
 
@@ -41,26 +44,54 @@ def test_truncate_keeps_earlier_epochs(tmp_path):
     assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 3  # header + 2
 
 
-def _sleep(conn):
+#: CPU seconds the worker burns: five of psutil's 10 ms ticks, so it shows.
+BURN = 0.05
+#: a liveness bound for burning them on a busy host, not a speed requirement.
+LIVENESS = 60
+
+
+def _cpu_seconds(proc):
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
+def _burn(conn):
+    """On "go", use CPU until this process's own CPU time has advanced by BURN; send the advance."""
     conn.recv()
+    me = psutil.Process()
+    start, deadline = _cpu_seconds(me), time.monotonic() + LIVENESS
+    while _cpu_seconds(me) - start < BURN and time.monotonic() < deadline:
+        sum(i * i for i in range(20_000))
+    conn.send(_cpu_seconds(me) - start)
+    conn.recv()  # stay alive until the parent has read its figures
 
 
 def test_resource_monitor_reads_workers():
+    # NOTE: no CPU-tick race: the worker burns until psutil itself shows the time
+    # (the old test burnt about 7 ms in the parent and failed 13-20 % of runs).
     parent, child = multiprocessing.Pipe()
-    proc = multiprocessing.Process(target=_sleep, args=(child,))
+    proc = multiprocessing.Process(target=_burn, args=(child,))
     proc.start()
     try:
+        began = time.perf_counter()
         mon = ResourceMonitor(lambda: [proc.pid])
         mon.start()
-        sum(i * i for i in range(200_000))
+        parent.send("go")
+        assert parent.poll(LIVENESS), "the worker never reported its CPU time"
+        burned = parent.recv()
+        cpu = mon.cpu_percent()
+        wall = time.perf_counter() - began
         mem = mon.memory()
         assert mem["parent_rss_mb"] > 1
         assert len(mem["worker_uss_mb"]) == 1 and mem["worker_uss_mb"][0] > 0
         assert mem["total_pss_mb"] > 0
-        assert mon.cpu_percent() > 0
+        assert burned >= BURN, f"the host left the worker only {burned} s of CPU in {LIVENESS} s"
+        # The worker's CPU time, all of it after start() and before cpu_percent(), is
+        # counted: over at most `wall` seconds that is at least 100 * burned / wall %.
+        assert cpu > 0 and cpu >= 100 * burned / wall * (1 - 1e-9), (cpu, burned, wall)
     finally:
         parent.send("stop")
-        proc.join()
+        proc.join(LIVENESS)
 
 
 def test_format_epoch_and_progress_bar():
