@@ -48,17 +48,32 @@ class Sleepy(Layer):
     """Identity that sleeps ``seconds`` in a *worker* whenever its input equals ``trigger``.
 
     It makes one chosen micro-batch the last to finish, so the others' workers sit idle.
+    With ``after`` (a path), it first waits for that file to exist, so the sleep
+    starts after an event of the test's choosing, however slow the host is.
     """
 
-    def __init__(self, trigger, seconds=0.5, parent_pid=None):
+    #: a liveness bound on waiting for ``after``, not a speed requirement.
+    WAIT_AT_MOST = 60
+
+    def __init__(self, trigger, seconds=0.5, parent_pid=None, after=None):
         super().__init__()
         self.trigger, self.seconds = list(trigger), seconds
         self.parent_pid = os.getpid() if parent_pid is None else parent_pid
+        self.after = None if after is None else str(after)
 
     def forward(self, x):
         if self.training and os.getpid() != self.parent_pid and list(x) == self.trigger:
+            if self.after is not None:
+                self._wait_for_after()
             time.sleep(self.seconds)
         return x
+
+    def _wait_for_after(self):
+        deadline = time.monotonic() + self.WAIT_AT_MOST
+        while not os.path.exists(self.after):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.after} did not appear within {self.WAIT_AT_MOST} s")
+            time.sleep(0.005)
 
     def backward(self, dy):
         return dy

@@ -218,9 +218,20 @@ def test_an_idle_worker_lets_the_parent_sum_the_finished_slots(monkeypatch):
     assert calls and calls[-1] == [5] * len(engine.reduce_slices)
 
 
-def test_tail_is_the_idle_time_a_slow_last_micro_batch_causes():
+def test_tail_is_the_idle_time_a_slow_last_micro_batch_causes(monkeypatch, tmp_path):
+    # NOTE: no wall-clock race. The last micro-batch sleeps only once the parent has
+    # seen the other worker idle (its first TailSums call), so that worker idles for
+    # at least the whole sleep however slowly the host runs either of them.
+    seen_idle = tmp_path / "seen-idle"
+
+    class NotingIdle(engine_module.TailSums):
+        def __call__(self, results):
+            seen_idle.touch()
+            return super().__call__(results)
+
+    monkeypatch.setattr(engine_module, "TailSums", NotingIdle)
     last = datasets()["train"].sample(14)[0]  # in the last micro-batch of range(3, 15)
-    model = model_with(Sleepy(last, seconds=0.5))
+    model = model_with(Sleepy(last, seconds=0.5, after=seen_idle))
     with Engine(model, datasets(), workers=2, batch_size=12, micro_batch=2, seed=5,
                 start_method="fork") as engine:
         engine.set_state(list(model.get_weights()))
