@@ -32,7 +32,7 @@ from paracnn.parallel import WorkerError, WorkerTaskError
 from paracnn.train import TrainingDiverged, train
 
 from .faults.layers import fault_registry
-from .parallel.helpers import REPO, pid_alive, quiet, shm_exists, tiny_dict
+from .parallel.helpers import REPO, pid_alive, quiet, read_line, shm_exists, tiny_dict
 
 #: a liveness bound for recoveries that take about a second: generous, not a speed test.
 LIVENESS = 60
@@ -247,7 +247,7 @@ def test_two_ctrl_c_stop_at_once_leaving_no_workers_or_shared_memory(tmp_path):
                              "--run-dir", str(tmp_path / "run"), "--no-progress"], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout.readline().startswith("training ")
+        assert read_line(proc.stdout, LIVENESS).startswith("training ")
         workers = [c.pid for c in psutil.Process(proc.pid).children()]
         with open(f"/proc/{proc.pid}/maps") as f:
             blocks = {line.split("/dev/shm/")[1].split()[0] for line in f if "/dev/shm/psm_" in line}

@@ -17,7 +17,7 @@ from paracnn.config import config_from_dict
 from paracnn.errors import CheckpointError
 from paracnn.train import evaluate, train, weights_hash
 
-from .parallel.helpers import REPO, pid_alive, quiet, shm_exists, tiny_config, tiny_dict
+from .parallel.helpers import REPO, pid_alive, quiet, read_line, shm_exists, tiny_config, tiny_dict
 
 SCORES = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
 
@@ -168,8 +168,8 @@ def test_a_signal_stops_at_a_step_boundary_with_a_checkpoint(tmp_path, sig, code
                              "--run-dir", str(run), "--no-progress"], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout.readline().startswith("training ")
-        proc.stdout.readline()  # the first epoch's line: training is under way
+        assert read_line(proc.stdout).startswith("training ")
+        read_line(proc.stdout)  # the first epoch's line: training is under way
         workers = [c.pid for c in psutil.Process(proc.pid).children()]
         blocks = shared_blocks(proc.pid)
         proc.send_signal(sig)

@@ -2,6 +2,8 @@
 
 import copy
 import os
+import select
+import time
 from pathlib import Path
 
 from paracnn.config import config_from_dict
@@ -54,6 +56,28 @@ def conv_dict(**train):
 
 def quiet(line):
     pass
+
+
+def read_line(pipe, timeout=120):
+    """The next line a child writes to ``pipe`` (opened with ``text=True``), as ``str``.
+
+    Fails the test after ``timeout`` seconds without a whole line, where
+    ``pipe.readline()`` would hang CI for ever on a child that stalls. It reads
+    the raw pipe one byte at a time, so nothing past the line is taken from a
+    later ``communicate()``; do not mix it with ``pipe.readline()``. The timeout
+    is a liveness bound, not a speed requirement. POSIX only (``select`` on a pipe).
+    """
+    fd, line = pipe.fileno(), bytearray()
+    deadline = time.monotonic() + timeout
+    while not line.endswith(b"\n"):
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise AssertionError(f"the child wrote no whole line within {timeout} s (got {bytes(line)!r})")
+        byte = os.read(fd, 1)
+        if not byte:
+            break  # end of file: the child closed its output
+        line += byte
+    return line.decode()
 
 
 def shm_exists(name):

@@ -11,7 +11,7 @@ import pytest
 from paracnn.parallel import Engine, WorkerError, WorkerTaskError
 from paracnn.parallel.pool import describe_exit
 
-from .helpers import REPO, datasets, model_with, pid_alive, shm_exists
+from .helpers import REPO, datasets, model_with, pid_alive, read_line, shm_exists
 from .killer import Boom, Killer
 
 def gradient(model, workers, **kw):
@@ -124,8 +124,8 @@ def test_workers_exit_when_the_parent_is_killed(method):
     child = subprocess.Popen([sys.executable, "-c", CHILD, method], cwd=REPO, stdout=subprocess.PIPE,
                              text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
-        pids = [int(p) for p in child.stdout.readline().split()]
-        names = child.stdout.readline().split()
+        pids = [int(p) for p in read_line(child.stdout).split()]
+        names = read_line(child.stdout).split()
     finally:
         child.kill()
         child.wait()
