@@ -66,6 +66,10 @@ def check_model_contract(model, x, *, seed=0, config=None):
             broke, and the ``check_layer`` call that finds the bug.
         TaskError: a layer raised; named as a training step names it.
     """
+    n = math.prod(model.input_shape)
+    if len(x) != n:
+        raise ValueError(f"x holds {len(x)} values but the model's input "
+                         f"{format_shape(model.input_shape)} needs {n}")
     copy = _private_copy(model)
     rng = random.Random(seed)
     tensors = 0
