@@ -20,6 +20,7 @@ LAYERS = {
     "short_dx": "tests.faults.contract:ShortDx",
     "assigns_grads": "tests.faults.contract:AssignsGrads",
     "raises": "tests.faults.contract:Raises",
+    "wrong_gradient": "tests.faults.contract:WrongGradient",
 }
 
 
@@ -71,3 +72,11 @@ class Raises(Scale):
 
     def backward(self, dy):
         return 1 / 0
+
+
+class WrongGradient(Scale):
+    """Keeps the contract but computes da three times too large: only finite differences see it."""
+
+    def backward(self, dy):
+        self.grads["a"][0] += 3.0 * K.sumprod(dy, self._x)
+        return K.scaled(dy, self.params["a"][0])
