@@ -7,6 +7,7 @@ The broken layers are in ``tests/faults/contract.py``, registered as a plugin's 
 
 import math
 import pickle
+import random
 import re
 from pathlib import Path
 
@@ -93,9 +94,9 @@ def test_the_check_changes_neither_the_model_nor_its_state(tmp_path, registry):
     config = load_config(write(tmp_path))
     model = config.build_model()
     model.layers[0].training, model.layers[0].seed = False, 17
-    before = pickle.dumps(model)
+    before, global_random = pickle.dumps(model), random.getstate()
     check_model_contract(model, [0.1 * i for i in range(36)], config=config)
-    assert pickle.dumps(model) == before
+    assert pickle.dumps(model) == before and random.getstate() == global_random
 
 
 @pytest.mark.parametrize("name, problem", BROKEN)
