@@ -12,9 +12,10 @@ the first step:
    first layer may return None: the model tells it that its ``dx`` is unused);
 3. ``backward`` adds into ``grads``: a second call with the same ``dy`` doubles them.
 
-They cost about three forward and backward passes of one sample and no finite
-differences, so they cannot tell a wrong gradient from a right one of the right
-length: :func:`paracnn.testing.check_layer` does that, and the error message
+They cost a copy of the model and two forward and backward passes of one
+sample per layer (about five training samples' worth: 0.3 s for LeNet-5, see
+``scripts/bench_contract.py``) and no finite differences, so they cannot tell a
+wrong gradient from a right one of the right length: :func:`paracnn.testing.check_layer` does that, and the error message
 gives the call that finds the bug. :func:`paracnn.testing.check_layer` reports
 its own failures with the same words (the ``*_problem`` functions below).
 
