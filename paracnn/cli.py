@@ -246,7 +246,9 @@ def cmd_check(args):
     try:
         report = check_model(model, x, label=0, seed=0)
     except AssertionError as e:
-        print(f"gradient check: FAILED: {e}", file=sys.stderr)
+        layer = getattr(e, "layer", None)
+        where = "" if layer is None else config.where(("model", "layers", layer)) + ": "
+        print(f"gradient check: FAILED: {where}{e}", file=sys.stderr)
         return 1
     print(f"gradient check: ok ({_report(report)})")
     return 0

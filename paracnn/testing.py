@@ -41,7 +41,12 @@ from .loss import softmax_cross_entropy
 
 
 class GradientCheckError(AssertionError):
-    """A layer or model failed one of the harness checks."""
+    """A layer or model failed one of the harness checks.
+
+    ``layer`` is the index of the model's failing layer (from :func:`check_model`), else None.
+    """
+
+    layer = None
 
 
 @dataclass
@@ -143,8 +148,12 @@ def check_model(model, x=None, label=0, *, seed=0, eps=1e-6, tol=1e-4, per_tenso
     model.get_grads()  # completes deferred accumulation
     for i, layer in enumerate(model.layers):
         for pname, values in layer.params.items():
-            _check_tensor(report, f"layers[{i}] {model.types[i]}.{pname}", values,
-                          list(layer.grads[pname]), loss, eps, tol, rng, per_tensor)
+            try:
+                _check_tensor(report, f"layers[{i}] {model.types[i]}.{pname}", values,
+                              list(layer.grads[pname]), loss, eps, tol, rng, per_tensor)
+            except GradientCheckError as e:
+                e.layer = i
+                raise
     model.zero_grad()
     return report
 
