@@ -37,9 +37,11 @@ Set PARACNN_DISABLE_PLUGINS=1 to use the built-in layers only.""",
   paracnn summary configs/lenet.yaml
   paracnn summary configs/lenet.yaml --set model.layers.0.filters=8
   paracnn summary configs/tiny.yaml --json""",
-    "check": """Validates the config, builds the model, runs one forward/backward pass and a
-finite-difference gradient check of the whole model on one sample. Exit
-status 0 only if everything passes; 1 if a check fails; 2 for a config error.
+    "check": """Validates the config, builds the model, checks every layer's contract (output
+and dx lengths, gradients added rather than assigned), runs one forward/backward
+pass and a finite-difference gradient check of the whole model on one sample.
+Exit status 0 only if everything passes; 1 if a check fails (naming the layer's
+line); 2 for a config error.
 
 examples:
   paracnn check configs/lenet.yaml
@@ -223,6 +225,14 @@ def cmd_check(args):
 
     rng = random.Random(config.data["train"]["seed"])
     x = [rng.uniform(-0.5, 0.5) for _ in range(math.prod(model.input_shape))]
+    from .contract import check_model_contract
+    from .errors import LayerContractError
+    try:
+        contract = check_model_contract(model, x, config=config)
+    except LayerContractError as e:
+        print(f"layer contract: FAILED: {e}", file=sys.stderr)
+        return 1
+    print(f"layer contract: ok ({contract})")
     model.zero_grad()
     loss, _ = model.train_sample(x, 0, seed=0)
     grads = model.get_grads()
@@ -236,7 +246,9 @@ def cmd_check(args):
     try:
         report = check_model(model, x, label=0, seed=0)
     except AssertionError as e:
-        print(f"gradient check: FAILED: {e}", file=sys.stderr)
+        layer = getattr(e, "layer", None)
+        where = "" if layer is None else config.where(("model", "layers", layer)) + ": "
+        print(f"gradient check: FAILED: {where}{e}", file=sys.stderr)
         return 1
     print(f"gradient check: ok ({_report(report)})")
     return 0

@@ -14,8 +14,8 @@ class ParacnnError(Exception):
     exit_code = 2
 
 
-class ConfigError(ParacnnError):
-    """A configuration value is wrong.
+class LocatedError(ParacnnError):
+    """An error about one place of a config; :meth:`Config.locate <paracnn.config.Config.locate>` finds it.
 
     Args:
         message: what is wrong and how to fix it.
@@ -33,6 +33,10 @@ class ConfigError(ParacnnError):
 
     def __str__(self):
         return f"{self.where}: {self.message}" if self.where else self.message
+
+
+class ConfigError(LocatedError):
+    """A configuration value is wrong (arguments as :class:`LocatedError`)."""
 
 
 class ShapeError(ConfigError):
@@ -68,5 +72,15 @@ class RunError(ParacnnError):
 
 class TaskError(ParacnnError):
     """A training or evaluation task raised: a bug, usually in a layer. Names the layer; exit 1."""
+
+    exit_code = 1
+
+
+class LayerContractError(LocatedError):
+    """A layer of the model breaks the layer protocol (see :mod:`paracnn.contract`); exit 1.
+
+    Its ``key`` is the layer's path, ``("model", "layers", i)``, so the message
+    cites the layer's YAML line.
+    """
 
     exit_code = 1

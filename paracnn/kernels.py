@@ -26,9 +26,9 @@ try:
 except ImportError:  # Python < 3.12
     HAVE_SUMPROD = False
 
-    def sumprod(a, b):
-        """Fallback dot product for Python < 3.12."""
-        return sum(map(mul, a, b))
+    def sumprod(p, q, /):
+        """Fallback dot product for Python < 3.12 (``math.sumprod``'s signature)."""
+        return sum(map(mul, p, q))
 
 #: Appended to an input so index tables can point at a constant 0.0 or 1.0.
 PAD = (0.0, 1.0)

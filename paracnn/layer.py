@@ -176,34 +176,62 @@ class Layer:
 # -- argument validation shared by all layers ---------------------------------
 # They raise ConfigError(key=...) so the YAML loader can point at the line.
 
-def check_int(name, value, minimum=1):
+def check_int(name, value, minimum=1, maximum=None):
+    """``value`` as an int in ``[minimum, maximum]`` (``maximum`` None: no upper bound).
+
+    Raises ``ConfigError(key=name)``: ``filters must be >= 1, got 0``.
+    Example: ``check_int("filters", 6)`` returns 6.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ConfigError(f"{name} must be an integer, got {value!r}", key=name)
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {value}", key=name)
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be <= {maximum}, got {value}", key=name)
     return int(value)
 
 
-def check_pair(name, value, minimum=1):
-    """An int or a two-item list, as PyTorch accepts for kernel_size and stride."""
+def check_pair(name, value, minimum=1, maximum=None):
+    """An int or a two-item list, as PyTorch accepts for kernel_size and stride; returns a pair.
+
+    Each item is checked as :func:`check_int` does. Example: ``check_pair("stride", 2)``
+    returns ``(2, 2)``.
+    """
     if isinstance(value, (list, tuple)):
         if len(value) != 2:
             raise ConfigError(f"{name} must be an integer or a list of two, got {value!r}", key=name)
-        return tuple(check_int(name, v, minimum) for v in value)
-    v = check_int(name, value, minimum)
+        return tuple(check_int(name, v, minimum, maximum) for v in value)
+    v = check_int(name, value, minimum, maximum)
     return (v, v)
 
 
-def check_float(name, value, low=None, high=None, low_open=False, high_open=False):
+def check_float(name, value, low=None, high=None, low_open=False, high_open=False, *,
+                minimum=None, maximum=None):
+    """``value`` as a finite float within the bounds given; raises ``ConfigError(key=name)``.
+
+    Args:
+        name: the argument's name, for the message and the error's ``key``.
+        value: an int or float (not a bool).
+        low, high: bounds, inclusive unless ``low_open``/``high_open``
+            (``rate`` of dropout is ``low=0.0, high=1.0, high_open=True``).
+        minimum, maximum: inclusive bounds, named as :func:`check_int` names them
+            (``minimum=0.0`` is ``low=0.0``).
+
+    Example: ``check_float("alpha", 0.1, minimum=0.0, maximum=1.0)`` returns 0.1.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ConfigError(f"{name} must be a number, got {value!r}", key=name)
     value = float(value)
     if not math.isfinite(value):
         raise ConfigError(f"{name} must be finite, got {value}", key=name)
-    if low is not None and (value < low or (low_open and value == low)):
-        raise ConfigError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}", key=name)
-    if high is not None and (value > high or (high_open and value == high)):
-        raise ConfigError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}", key=name)
+    for bound, is_open in ((low, low_open), (minimum, False)):
+        if bound is not None and (value < bound or (is_open and value == bound)):
+            raise ConfigError(f"{name} must be {'>' if is_open else '>='} {bound}, got {value}",
+                              key=name)
+    for bound, is_open in ((high, high_open), (maximum, False)):
+        if bound is not None and (value > bound or (is_open and value == bound)):
+            raise ConfigError(f"{name} must be {'<' if is_open else '<='} {bound}, got {value}",
+                              key=name)
     return value
 
 

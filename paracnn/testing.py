@@ -18,6 +18,12 @@ It checks, for one layer configuration and input shape:
 
 Any failure raises :class:`GradientCheckError` (an ``AssertionError``) that
 says which check failed and where.
+
+For a built model, :func:`check_model` gradient-checks the whole network on
+one sample, and :func:`check_model_contract` (from :mod:`paracnn.contract`)
+runs checks 1 and 3, and the length of ``dx``, on every layer of the model
+(on a copy, with one real sample): cheap enough that training runs it once
+before its first step.
 """
 
 import math
@@ -28,12 +34,19 @@ from operator import mul
 
 import yaml
 
+from .contract import (ContractReport, accumulation_problem, check_model_contract, dx_problem,
+                       output_length_problem, rel_error)
 from .layer import Layer, format_shape
 from .loss import softmax_cross_entropy
 
 
 class GradientCheckError(AssertionError):
-    """A layer or model failed one of the harness checks."""
+    """A layer or model failed one of the harness checks.
+
+    ``layer`` is the index of the model's failing layer (from :func:`check_model`), else None.
+    """
+
+    layer = None
 
 
 @dataclass
@@ -69,11 +82,6 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def rel_error(a, b, floor=1e-8):
-    """|a - b| relative to the larger magnitude; absolute below ``floor``."""
-    return abs(a - b) / max(abs(a), abs(b), floor)
-
-
 def check_layer(layer_type, config=None, input_shape=(1, 6, 6), *, seed=0, eps=1e-6,
                 tol=1e-5, training=True, max_elements=400):
     """Run every harness check on one layer; return a :class:`CheckReport`.
@@ -99,9 +107,7 @@ def check_layer(layer_type, config=None, input_shape=(1, 6, 6), *, seed=0, eps=1
     layer.training, layer.seed = training, seed
     x = [rng.uniform(-1.0, 1.0) for _ in range(math.prod(input_shape))]
     y = layer.forward(list(x))
-    if len(y) != math.prod(out_shape):
-        raise GradientCheckError(f"{name}: build() says {format_shape(out_shape)} "
-                                 f"({math.prod(out_shape)} values) but forward() returned {len(y)}")
+    _fail_on(output_length_problem(out_shape, y), name)
     # L = Σ y·r has dL/dy = r: a random r exercises every output.
     r = [rng.uniform(-1.0, 1.0) for _ in range(len(y))]
 
@@ -113,13 +119,11 @@ def check_layer(layer_type, config=None, input_shape=(1, 6, 6), *, seed=0, eps=1
     dx = layer.backward(list(r))
     layer.sync_grads()
     grads = {k: list(g) for k, g in layer.grads.items()}
-    if dx is None or len(dx) != len(x):
-        raise GradientCheckError(f"{name}: backward() must return dx with {len(x)} values "
-                                 f"(got {None if dx is None else len(dx)})")
+    _fail_on(dx_problem(len(x), dx), name)
     _check_tensor(report, "input", x, dx, loss, eps, tol, rng, max_elements)
     for pname, values in layer.params.items():
         _check_tensor(report, pname, values, grads[pname], loss, eps, tol, rng, max_elements)
-    _check_accumulates(layer, x, r, grads, name)
+    _fail_on(accumulation_problem(layer, x, r, grads), name)
     _check_config_round_trip(cls, layer, name)
     _check_pickle(layer, x, name)
     return report
@@ -144,8 +148,12 @@ def check_model(model, x=None, label=0, *, seed=0, eps=1e-6, tol=1e-4, per_tenso
     model.get_grads()  # completes deferred accumulation
     for i, layer in enumerate(model.layers):
         for pname, values in layer.params.items():
-            _check_tensor(report, f"layers[{i}] {model.types[i]}.{pname}", values,
-                          list(layer.grads[pname]), loss, eps, tol, rng, per_tensor)
+            try:
+                _check_tensor(report, f"layers[{i}] {model.types[i]}.{pname}", values,
+                              list(layer.grads[pname]), loss, eps, tol, rng, per_tensor)
+            except GradientCheckError as e:
+                e.layer = i
+                raise
     model.zero_grad()
     return report
 
@@ -176,18 +184,9 @@ def _check_tensor(report, tensor, values, analytic, loss, eps, tol, rng, max_ele
                                  f"(tolerance {tol:g})")
 
 
-def _check_accumulates(layer, x, r, first, name):
-    """A second backward must add the same gradients again."""
-    layer.forward(x)
-    layer.backward(list(r))
-    layer.sync_grads()
-    for pname, g in layer.grads.items():
-        for i, (once, twice) in enumerate(zip(first[pname], g)):
-            if rel_error(2.0 * once, twice, 1e-12) > 1e-9:
-                raise GradientCheckError(
-                    f"{name}: backward() must add into grads['{pname}'], not overwrite it "
-                    f"(element {i}: {once!r} after one call, {twice!r} after two)")
-    layer.zero_grad()
+def _fail_on(problem, name):
+    if problem:
+        raise GradientCheckError(f"{name}: {problem}")
 
 
 def _check_config_round_trip(cls, layer, name):
@@ -227,4 +226,5 @@ def _resolve(layer_type):
     raise TypeError(f"check_layer needs a Layer subclass or a registered name, got {layer_type!r}")
 
 
-__all__ = ["check_layer", "check_model", "CheckReport", "GradientCheckError", "Worst", "rel_error"]
+__all__ = ["check_layer", "check_model", "check_model_contract", "CheckReport", "ContractReport",
+           "GradientCheckError", "Worst", "rel_error"]

@@ -14,6 +14,7 @@ import math
 import time
 from array import array
 
+from .contract import check_model_contract
 from .errors import CheckpointError, ParacnnError
 from .metrics import classification_report
 from .optim import Schedule, make_optimizer
@@ -83,6 +84,8 @@ class Trainer:
         self.engine.set_state(self.model.get_weights())
         # NOTE: checkpoints say "no momentum buffer yet" (None) until a step made one.
         self._momentum_started = False
+        # NOTE: a layer that breaks the protocol would train on wrong gradients silently.
+        self.contract_checked = False
 
     @property
     def weights(self):
@@ -117,6 +120,10 @@ class Trainer:
         which is 0: the weights never travel, every process reads them from
         shared memory.
         """
+        if not self.contract_checked:  # once, in the parent, on the first sample, before timing
+            x, _ = self.engine.datasets["train"].sample(indices[0])
+            check_model_contract(self.model, x, seed=self.seed, config=self.config)
+            self.contract_checked = True
         start = time.perf_counter()
         lr = self.schedule(epoch, self.global_step)
         s = self.engine.step(indices, epoch, lr, clip=self.clip)

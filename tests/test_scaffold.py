@@ -248,3 +248,34 @@ def test_generated_package_installs_passes_its_tests_and_trains(tmp_path):
     from importlib import metadata
     with pytest.raises(metadata.PackageNotFoundError):
         metadata.version("paracnn-scaffold-probe")
+
+
+# -- the example layer is what its name says ---------------------------------------------
+
+def example_names():
+    """Every NAME that a ``new-layer NAME`` example in the help texts and the guide uses."""
+    from paracnn.cli import EPILOGS
+    from paracnn.scaffold import EPILOG
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    names = re.findall(r"new-layer ([a-z][a-z0-9_]*)", "\n".join([EPILOG, EPILOGS["main"], guide]))
+    assert names
+    return sorted(set(names))
+
+
+def generated_description(tmp_path, name):
+    """The first docstring line of the generated layer class: what ``paracnn layers`` shows."""
+    import importlib.util
+    names = package_names(name)
+    path = new_layer(name, tmp_path) / names["module"] / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_generated_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.__dict__[names["cls"]]().description()
+
+
+def test_every_example_name_says_what_the_generated_layer_is(tmp_path):
+    # A placeholder (my_layer) promises nothing; any other name must be what the layer computes.
+    for name in example_names():
+        description = generated_description(tmp_path, name).lower()
+        assert name.startswith("my_") or name.replace("_", " ") in description, (name, description)
+    assert generated_description(tmp_path / "other", "scaled_tanh").startswith("A scaled tanh")

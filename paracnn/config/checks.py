@@ -32,10 +32,7 @@ def _check_choice(name, value, options):
 
 
 def _check_at_most(name, value, minimum, maximum):
-    value = check_int(name, value, minimum)
-    if value > maximum:
-        raise ConfigError(f"{name} must be <= {maximum}, got {value}")
-    return value
+    return check_int(name, value, minimum, maximum)
 
 
 def _check_text(name, value):

@@ -1,0 +1,67 @@
+"""The argument checks of ``paracnn.layer`` that every layer's constructor uses.
+
+Each raises ``ConfigError`` with ``key`` set to the argument's name, which the
+config loader turns into the FILE:LINE:COL of that key.
+"""
+
+import pytest
+
+from paracnn.errors import ConfigError, ShapeError
+from paracnn.layer import (check_bool, check_float, check_init, check_int, check_pair, expect_flat,
+                           expect_image)
+
+
+def fails(check, *args, **kwargs):
+    with pytest.raises(ConfigError) as info:
+        check(*args, **kwargs)
+    assert info.value.key == args[0]
+    return info.value.message
+
+
+@pytest.mark.parametrize("kwargs, value, message", [
+    ({"minimum": 0.0}, -0.5, "alpha must be >= 0.0, got -0.5"),
+    ({"maximum": 1.0}, 1.5, "alpha must be <= 1.0, got 1.5"),
+    ({"minimum": 0.0, "maximum": 1.0}, 2, "alpha must be <= 1.0, got 2.0"),
+    ({"low": 0.0, "low_open": True}, 0.0, "alpha must be > 0.0, got 0.0"),
+    ({"high": 1.0, "high_open": True}, 1.0, "alpha must be < 1.0, got 1.0"),
+    ({"low": 0.0, "minimum": 0.5}, 0.25, "alpha must be >= 0.5, got 0.25"),
+    ({}, float("nan"), "alpha must be finite, got nan"),
+    ({}, "x", "alpha must be a number, got 'x'"),
+    ({}, True, "alpha must be a number, got True"),
+])
+def test_check_float_refuses_values_outside_its_bounds(kwargs, value, message):
+    assert fails(check_float, "alpha", value, **kwargs) == message
+
+
+@pytest.mark.parametrize("kwargs, value", [
+    ({"minimum": 0.0}, 0.0), ({"maximum": 1.0}, 1.0), ({"minimum": -1, "maximum": 1}, 0),
+    ({"low": 0.0, "high": 1.0}, 1.0),
+])
+def test_check_float_bounds_are_inclusive_and_it_returns_a_float(kwargs, value):
+    result = check_float("alpha", value, **kwargs)
+    assert result == value and type(result) is float
+
+
+def test_check_int_and_check_pair_take_a_maximum():
+    assert check_int("filters", 1024, maximum=1024) == 1024
+    assert fails(check_int, "filters", 1025, maximum=1024) == "filters must be <= 1024, got 1025"
+    assert fails(check_int, "filters", 0) == "filters must be >= 1, got 0"
+    assert check_pair("stride", [1, 3], maximum=3) == (1, 3)
+    assert fails(check_pair, "stride", [1, 4], 1, 3) == "stride must be <= 3, got 4"
+    assert fails(check_pair, "stride", [1, 2, 3]) == "stride must be an integer or a list of two, got [1, 2, 3]"
+
+
+def test_the_other_checks():
+    assert check_bool("bias", False) is False
+    assert fails(check_bool, "bias", "no") == "bias must be true or false, got 'no'"
+    assert check_init("init", "zeros") == "zeros"
+    with pytest.raises(ConfigError):
+        check_init("init", "no_such_init")
+
+
+def test_shape_expectations_start_with_a_verb():
+    assert expect_image((1, 28, 28)) == (1, 28, 28) and expect_flat((10,)) == (10,)
+    with pytest.raises(ShapeError, match=r"^expects a flat input but gets \(16, 4, 4\); add a flatten"):
+        expect_flat((16, 4, 4))
+    with pytest.raises(ShapeError, match=r"^expects an image input .* but gets \(10,\)"):
+        expect_image((10,))
