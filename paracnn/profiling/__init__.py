@@ -61,7 +61,7 @@ def _progress(line):
 
 def profile_from_cli(args, config):
     """``paracnn profile``: run, print the table, write the files asked for; return 0."""
-    workers = parse_workers(args.workers)
+    workers = parse_workers(args.workers, config.data["train"])
     if args.plot:
         check_matplotlib()  # NOTE: fail before minutes of measuring, not after
     result = profile(config, workers, steps=args.steps, start_method=args.start_method,
