@@ -180,13 +180,11 @@ def _worker_args(p, default=None, profile=False):
 
 
 def _worker_count(text):
-    if text == "auto":
-        return text
+    """``auto`` or a number; anything else goes on to the schema, whose error cites the flag."""
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected auto or a number of worker processes, "
-                                         f"got {text!r}") from None
+        return text
 
 
 def _load(args, extra=(), path=None):

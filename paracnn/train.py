@@ -87,9 +87,14 @@ def evaluate(checkpoint, *, overrides=(), workers=None, start_method=None, data_
     """
     path = resolve_checkpoint_path(checkpoint)
     ckpt = load_checkpoint(path)
+    from .config import Override
+
+    if workers is not None:
+        # NOTE: checked by the schema like train's flag, so a bad count cites --workers.
+        overrides = list(overrides) + [Override(f"--workers {workers}", ("train", "workers"), workers)]
     config = evaluation_config(ckpt["config"], str(path), overrides)
     tc = config.data["train"]
-    workers = resolve_workers(AUTO if workers is None else workers, tc)
+    workers = resolve_workers(AUTO if workers is None else tc["workers"], tc)
     with Trainer(config, workers=workers, start_method=start_method, data_dir=data_dir,
                  log=log) as trainer:
         sizes = {split: len(trainer.engine.datasets[split]) for split in ("val", "test")
