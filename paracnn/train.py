@@ -85,10 +85,10 @@ def evaluate(checkpoint, *, overrides=(), workers=None, start_method=None, data_
     Returns ``{"checkpoint", "epoch", "step", "weights_sha256", "val"?, "test"}``,
     each split a :func:`~paracnn.metrics.classification_report`.
     """
-    path = resolve_checkpoint_path(checkpoint)
-    ckpt = load_checkpoint(path)
     from .config import Override
 
+    path = resolve_checkpoint_path(checkpoint)
+    ckpt = load_checkpoint(path)
     if workers is not None:
         # NOTE: checked by the schema like train's flag, so a bad count cites --workers.
         overrides = list(overrides) + [Override(f"--workers {workers}", ("train", "workers"), workers)]
@@ -127,7 +127,7 @@ def evaluation_config(saved, name, overrides=()):
                               "and train.* keys only", where=ov.label)
     try:
         config = config_from_dict(saved, name=name, overrides=overrides)
-        fits = (config.image_shape, config.num_classes)
+        fits, error = (config.image_shape, config.num_classes), None
     except ConfigError as e:
         if tuple(e.key or ()) != ("model", "input_shape"):
             raise
@@ -136,7 +136,7 @@ def evaluation_config(saved, name, overrides=()):
         raw = copy.deepcopy(saved)
         for ov in overrides:
             apply_override(raw, ov)
-        config, fits = None, _dataset_info(_validate_data(raw["data"]))
+        fits, error = _dataset_info(_validate_data(raw["data"])), e
     want = (trained.image_shape, trained.num_classes)
     if fits != want:
         labels = ", ".join(ov.label for ov in overrides if ov.path[:1] == ("data",)) or name
@@ -144,6 +144,8 @@ def evaluation_config(saved, name, overrides=()):
                           f"classes, but this data has {format_shape(fits[0])} images in {fits[1]} "
                           f"classes; evaluate on data of the same shape and classes (mnist and "
                           f"fashion-mnist fit each other)", where=labels)
+    if error is not None:
+        raise error
     return config
 
 

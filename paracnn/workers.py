@@ -24,9 +24,11 @@ import math
 #: the value of ``--workers`` / ``train.workers`` that picks the count for the machine.
 AUTO = "auto"
 
+
 def usable_cpus():
     """The CPU facts: ``{"usable", "affinity", "cgroup_quota", ...}``."""
-    from .profiling.machine import usable_cpus as machine_cpus  # NOTE: profiling imports the trainer
+    # NOTE: imported here, not at the top: paracnn.profiling imports this module.
+    from .profiling.machine import usable_cpus as machine_cpus
 
     return machine_cpus()
 
