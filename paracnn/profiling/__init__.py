@@ -2,8 +2,10 @@
 
 On a shared machine raw timings lie, so a profile measures three things side
 by side: the serial step (an in-process trainer, no pool), the step on ``p``
-workers, and what ``p`` busy processes of a fixed pure-CPU burn get from the
-hardware at that moment. From them:
+workers, and what ``p`` processes running the model's own training step (no
+communication) get from the hardware at that moment; a fixed pure-CPU burn,
+the same for every model, is measured too, as a yardstick between machines.
+From them:
 
 - ``speedup`` = T_serial / T(p), ``efficiency`` = speedup / p, and the
   Karp–Flatt serial fraction (:mod:`.scaling`);
