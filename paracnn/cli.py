@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import random
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -23,8 +24,8 @@ EPILOGS = {
   paracnn layers                              list the layer types (built-in and plugins)
   paracnn summary configs/lenet.yaml          shapes, parameters and MACs per layer
   paracnn check configs/lenet.yaml            validate, build and gradient-check a model
-  paracnn train configs/lenet.yaml --workers 4
-  paracnn evaluate --checkpoint runs/lenet-20261122-101500/checkpoints/best.json
+  paracnn train configs/lenet.yaml --workers auto
+  paracnn evaluate runs/lenet-20261122-101500/checkpoints/best.json
   paracnn profile configs/lenet.yaml --workers 1,2 --synthetic
   paracnn new-layer my_layer --dir plugins    scaffold a layer-plugin package
 
@@ -48,24 +49,38 @@ examples:
   paracnn check configs/simple.yaml --set train.lr=0.01""",
     "train": """--workers, --start-method and --data-dir are shorthands for --set
 train.workers=N, --set train.start_method=M and --set data.dir=D.
+--workers auto (recommended) starts min(usable CPUs, micro-batches per step)
+workers; more than either only wait, and a warning says so.
 
 examples:
-  paracnn train configs/lenet.yaml
-  paracnn train configs/lenet.yaml --workers 8 --run-dir runs/lenet
+  paracnn train configs/lenet.yaml --workers auto
+  paracnn train configs/lenet.yaml --workers auto --set data.train_limit=2000 --set data.test_limit=500
+  paracnn train configs/lenet.yaml --workers auto --run-dir runs/lenet
   paracnn train configs/tiny.yaml --set train.epochs=3 --set train.lr=0.1
   paracnn train configs/lenet.yaml --resume runs/lenet
   paracnn train --resume runs/lenet              continue with the run's saved config
   paracnn train --resume runs/lenet --set train.epochs=3   ...and train for longer""",
-    "evaluate": """examples:
-  paracnn evaluate --checkpoint runs/lenet-20261122-101500/checkpoints/best.json
-  paracnn evaluate --checkpoint runs/lenet-20261122-101500/checkpoints/best.json --workers 4 --json""",
+    "evaluate": """Evaluates on the checkpoint's own validation and test sets; --set changes its
+data: (or train:) settings, for instance the full test set after training on a
+subset, or another dataset of the same image shape and classes. --workers
+defaults to auto, whatever the run trained with.
+
+examples:
+  paracnn evaluate runs/lenet-20261122-101500/checkpoints/best.json
+  paracnn evaluate runs/lenet-20261122-101500 --set data.test_limit=null
+  paracnn evaluate runs/lenet-20261122-101500/checkpoints/best.json --set data.dataset=fashion-mnist
+  paracnn evaluate runs/lenet-20261122-101500/checkpoints/best.json --workers 2 --json""",
     "profile": """Times the in-process serial step, then the step on each worker count, and
-calibrates what the hardware delivers before, during and after each run (a
-pure-CPU burn in 1 and in as many processes). Reports speedup, efficiency,
-Karp-Flatt, relative efficiency and an Amdahl fit with predicted speedups.
+calibrates what the hardware delivers before, during and after each run: the
+model's own training step (forward and backward on fixed inputs, no
+communication) in 1 and in as many processes at once. Reports speedup,
+efficiency, Karp-Flatt, relative efficiency (speedup over that calibration)
+and an Amdahl fit with predicted speedups. A fixed pure-CPU burn, the same for
+every model, is measured too, as a yardstick for comparing machines.
 
 examples:
   paracnn profile configs/lenet.yaml --workers 1,2 --synthetic
+  paracnn profile configs/lenet.yaml --workers 1,auto --synthetic
   paracnn profile configs/lenet.yaml --workers 1,2,4,8 --steps 10 --json p.json --plot p.png
   paracnn profile configs/tiny.yaml --workers 1,2 --layers --csv p.csv""",
 }
@@ -101,28 +116,25 @@ def build_parser():
 
     p = command("train", "train a model")
     _config_args(p, optional=True)
-    p.add_argument("--workers", type=int, metavar="N", help="worker processes (0 = in-process)")
     p.add_argument("--run-dir", metavar="D", help="where to write checkpoints and metrics")
     p.add_argument("--resume", metavar="RUN", help="continue the run in directory RUN")
-    p.add_argument("--start-method", choices=("fork", "spawn", "forkserver"), metavar="M",
-                   help="multiprocessing start method: fork, spawn or forkserver")
-    p.add_argument("--data-dir", metavar="D", help="the folder holding (or receiving) the datasets")
+    _worker_args(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=cmd_train)
 
     p = command("evaluate", "evaluate a checkpoint on its test set")
-    p.add_argument("--checkpoint", required=True, metavar="FILE", help="the checkpoint to evaluate")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", nargs="?",
+                   help="a checkpoint file, or a run folder (its checkpoints/last.json)")
+    p.add_argument("--checkpoint", dest="checkpoint_flag", metavar="FILE",
+                   help="the same as CHECKPOINT (the older spelling)")
+    _set_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--workers", type=int, metavar="N", help="worker processes (0 = in-process)")
-    p.add_argument("--start-method", choices=("fork", "spawn", "forkserver"), metavar="M",
-                   help="multiprocessing start method: fork, spawn or forkserver")
-    p.add_argument("--data-dir", metavar="D", help="the folder holding the datasets")
+    _worker_args(p, default="auto")
     p.set_defaults(handler=cmd_evaluate)
 
     p = command("profile", "measure how the training step scales with worker processes")
     _config_args(p)
-    p.add_argument("--workers", default="1,2,4,8", metavar="LIST",
-                   help="worker counts, comma-separated (default 1,2,4,8)")
+    _worker_args(p, profile=True)
     p.add_argument("--steps", type=int, default=5, metavar="N",
                    help="timed steps per worker count, after a warm-up step (default 5)")
     p.add_argument("--batch-size", type=int, metavar="B", help="shorthand for --set train.batch_size=B")
@@ -133,9 +145,6 @@ def build_parser():
     p.add_argument("--csv", metavar="FILE", help="write one CSV row per worker count")
     p.add_argument("--plot", metavar="FILE",
                    help='plot speedup and efficiency to a PNG (needs "paracnn[plot]")')
-    p.add_argument("--start-method", choices=("fork", "spawn", "forkserver"), metavar="M",
-                   help="multiprocessing start method: fork, spawn or forkserver")
-    p.add_argument("--data-dir", metavar="D", help="the folder holding (or receiving) the datasets")
     p.set_defaults(handler=cmd_profile)
 
     from .scaffold import add_parser as add_new_layer_parser
@@ -147,9 +156,37 @@ def _config_args(p, optional=False):
     p.add_argument("config", metavar="CONFIG", nargs="?" if optional else None,
                    help="a YAML config file, e.g. configs/lenet.yaml"
                         + (" (optional with --resume: the run's own config)" if optional else ""))
+    _set_arg(p)
+
+
+def _set_arg(p):
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.lr=0.01 (repeatable; "
                         "VALUE is read as YAML)")
+
+
+def _worker_args(p, default=None, profile=False):
+    """--workers, --start-method and --data-dir, as train, evaluate and profile share them."""
+    if profile:
+        p.add_argument("--workers", default="1,2,4,8", metavar="LIST",
+                       help="worker counts, comma-separated; auto is the count train would "
+                            "start (default 1,2,4,8)")
+    else:
+        p.add_argument("--workers", type=_worker_count, metavar="N",
+                       help="worker processes: auto (recommended: min(usable CPUs, micro-batches "
+                            "per step)), 0 (in-process) or a number"
+                            + (f" (default {default})" if default else "; default train.workers"))
+    p.add_argument("--start-method", choices=("fork", "spawn", "forkserver"), metavar="M",
+                   help="multiprocessing start method: fork, spawn or forkserver")
+    p.add_argument("--data-dir", metavar="D", help="the folder holding (or receiving) the datasets")
+
+
+def _worker_count(text):
+    """``auto`` or a number; anything else goes on to the schema, whose error cites the flag."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def _load(args, extra=(), path=None):
@@ -174,13 +211,19 @@ def cmd_layers(args):
         if r["error"]:
             print(f"{'':<{width}}  BROKEN: {r['error']}")
         elif r["description"]:
-            print(f"{'':<{width}}  {r['description']}")
+            print(f"{'':<{width}}  {plain_text(r['description'])}")
         if r["clash"]:
             print(f"{'':<{width}}  CLASH: also registered by {', '.join(r['clash'])}; "
                   f"use {r['qualified']}")
     if registry.plugins_disabled:
         print("(plugins disabled by PARACNN_DISABLE_PLUGINS; built-in layers only)")
     return 0
+
+
+def plain_text(rst):
+    """A docstring line as a terminal shows it: ``code`` and :role:`~a.b.Name` without their marks."""
+    text = re.sub(r":[a-z]+:`~?(?:[\w.]*\.)?([^`]+)`", r"\1", rst)
+    return re.sub(r"``(.+?)``", r"\1", text)
 
 
 def summarize(config, model):
@@ -290,6 +333,14 @@ def _flag_override(flag, value, path):
 
 
 def cmd_evaluate(args):
+    flag = args.checkpoint_flag
+    if flag is not None and args.checkpoint is not None and flag != args.checkpoint:
+        raise ParacnnError(f"two checkpoints given ({args.checkpoint} and --checkpoint {flag}); "
+                           f"pass one")
+    args.checkpoint = args.checkpoint or flag
+    if args.checkpoint is None:
+        raise ParacnnError("evaluate needs a CHECKPOINT: a checkpoint file or a run folder, e.g. "
+                           "paracnn evaluate runs/lenet-20261122-101500")
     from .train import evaluate_from_cli
     return evaluate_from_cli(args) or 0
 

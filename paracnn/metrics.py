@@ -64,20 +64,43 @@ def classification_report(labels, preds, num_classes, loss_sum=None, class_names
 
 
 def format_report(report, title="evaluation"):
-    """A human-readable table of a :func:`classification_report`."""
+    """A human-readable table of a :func:`classification_report`.
+
+    Class names are printed in full (Fashion-MNIST's ``T-shirt/top``, ``Ankle
+    boot``). The confusion matrix names its axes: one row per true class (its
+    number and name), one column per predicted class (its number).
+
+    Example (the end of a two-class report)::
+
+        confusion matrix (rows: true class, columns: predicted class)
+        true \\ predicted   0   1
+        0 cat              1   0
+        1 dog              1   0
+    """
     lines = [f"{title}: {report['samples']} samples, accuracy {report['accuracy']:.4f}"
              + (f", loss {report['loss']:.4f}" if "loss" in report else "")]
-    lines.append(f"{'class':>8} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}")
-    for r in report["per_class"]:
-        name = str(r.get("name", r["class"]))[:8]
-        lines.append(f"{name:>8} {r['precision']:9.4f} {r['recall']:9.4f} {r['f1']:9.4f} "
+    names = [str(r.get("name", r["class"])) for r in report["per_class"]]
+    width = max([len("weighted")] + [len(name) for name in names])
+    lines.append(f"{'class':>{width}} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}")
+    for name, r in zip(names, report["per_class"]):
+        lines.append(f"{name:>{width}} {r['precision']:9.4f} {r['recall']:9.4f} {r['f1']:9.4f} "
                      f"{r['support']:8d}")
     for key in ("macro_avg", "weighted_avg"):
         a = report[key]
-        lines.append(f"{key.replace('_avg', ''):>8} {a['precision']:9.4f} {a['recall']:9.4f} "
+        lines.append(f"{key.replace('_avg', ''):>{width}} {a['precision']:9.4f} {a['recall']:9.4f} "
                      f"{a['f1']:9.4f} {report['samples']:8d}")
     lines.append("confusion matrix (rows: true class, columns: predicted class)")
-    width = max(3, len(str(max((max(row) for row in report["confusion_matrix"]), default=0))))
-    for t, row in enumerate(report["confusion_matrix"]):
-        lines.append(f"{t:>8} " + " ".join(f"{v:>{width}d}" for v in row))
+    lines += _matrix_lines(report["confusion_matrix"], names)
     return "\n".join(lines)
+
+
+def _matrix_lines(cm, names):
+    """The confusion matrix under a ``true \\ predicted`` header of predicted-class numbers."""
+    labels = [f"{t} {name}" if name != str(t) else str(t) for t, name in enumerate(names)]
+    corner = "true \\ predicted"
+    label_width = max([len(corner)] + [len(label) for label in labels])
+    cell = max(3, len(str(len(cm) - 1)), len(str(max((max(row) for row in cm), default=0))))
+    out = [f"{corner:<{label_width}} " + " ".join(f"{p:>{cell}d}" for p in range(len(cm)))]
+    for label, row in zip(labels, cm):
+        out.append(f"{label:<{label_width}} " + " ".join(f"{v:>{cell}d}" for v in row))
+    return out

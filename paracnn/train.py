@@ -13,16 +13,19 @@ Example::
     print(result["weights_sha256"], result["final"]["test_accuracy"])
 """
 
+import copy
 import json
 import sys
 from pathlib import Path
 
 from .checkpoint import (default_run_dir, load_checkpoint, resolve_checkpoint_path, resume_config,
                          run_dir_of)
-from .errors import ParacnnError
+from .errors import ConfigError, ParacnnError
+from .layer import format_shape
 from .metrics import format_report
 from .run import Run, TrainingInterrupted
 from .trainer import Trainer, TrainingDiverged, _as_config, all_finite, weights_hash
+from .workers import AUTO, choose_workers, evaluation_warnings, resolve_workers
 
 __all__ = ["train", "evaluate", "train_from_cli", "evaluate_from_cli", "Trainer", "Run",
            "TrainingInterrupted", "TrainingDiverged", "all_finite", "weights_hash"]
@@ -35,7 +38,8 @@ def train(config=None, *, workers=None, run_dir=None, resume=None, start_method=
     Args:
         config: a Config or config dict; may be None with ``resume`` (the
             checkpoint's config is used).
-        workers: worker processes (None: ``train.workers``).
+        workers: worker processes, or ``auto`` (None: ``train.workers``); see
+            :mod:`paracnn.workers`.
         run_dir: the run folder (default ``runs/<config stem>-<YYYYmmdd-HHMMSS>``).
         resume: a run folder or checkpoint file to continue from.
         start_method: fork, spawn, forkserver or None.
@@ -56,6 +60,7 @@ def train(config=None, *, workers=None, run_dir=None, resume=None, start_method=
     elif config is None:
         raise ParacnnError("train() needs a config or a checkpoint to resume")
     config = _as_config(config)
+    workers = choose_workers(workers, config.data["train"], log)
     run_dir = Path(run_dir) if run_dir else default_run_dir(config)
     run = Run(config, run_dir, ckpt, workers, start_method, data_dir, progress, max_steps, log)
     return run.execute()
@@ -63,26 +68,85 @@ def train(config=None, *, workers=None, run_dir=None, resume=None, start_method=
 
 # -- evaluation -----------------------------------------------------------------------------
 
-def evaluate(checkpoint, *, workers=None, start_method=None, data_dir=None, log=print):
+def evaluate(checkpoint, *, overrides=(), workers=None, start_method=None, data_dir=None, log=print,
+             warn=None):
     """Evaluate a checkpoint on its validation (if any) and test sets.
+
+    Args:
+        checkpoint: a checkpoint file, or a run folder (its ``checkpoints/last.json``).
+        overrides: ``KEY=VALUE`` strings for the checkpoint's config, as ``--set`` takes them:
+            ``data.test_limit=1000``, or ``data.dataset=fashion-mnist`` for another dataset of
+            the same image shape and classes. The model itself comes from the checkpoint.
+        workers: worker processes; None or ``auto`` for min(usable CPUs, micro-batches per
+            step), whatever the run trained with; 0 evaluates in-process.
+        start_method, data_dir: as for :func:`train`.
+        log: where lines go; ``warn``: where the worker-count warnings go (default ``log``).
 
     Returns ``{"checkpoint", "epoch", "step", "weights_sha256", "val"?, "test"}``,
     each split a :func:`~paracnn.metrics.classification_report`.
     """
-    from .config import config_from_dict
+    from .config import Override
 
     path = resolve_checkpoint_path(checkpoint)
     ckpt = load_checkpoint(path)
-    config = config_from_dict(ckpt["config"], name=str(path))
+    if workers is not None:
+        # NOTE: checked by the schema like train's flag, so a bad count cites --workers.
+        overrides = list(overrides) + [Override(f"--workers {workers}", ("train", "workers"), workers)]
+    config = evaluation_config(ckpt["config"], str(path), overrides)
+    tc = config.data["train"]
+    workers = resolve_workers(AUTO if workers is None else tc["workers"], tc)
     with Trainer(config, workers=workers, start_method=start_method, data_dir=data_dir,
                  log=log) as trainer:
+        sizes = {split: len(trainer.engine.datasets[split]) for split in ("val", "test")
+                 if split in trainer.splits}
+        for line in evaluation_warnings(workers, sizes, tc.get("eval_batch")):
+            (warn or log)(f"warning: {line}")
         trainer.load_state(ckpt)
         out = {"checkpoint": str(path), "epoch": ckpt["epoch"], "step": ckpt["step"],
                "weights_sha256": weights_hash(trainer.weights)}
-        for split in ("val", "test"):
-            if split in trainer.splits:
-                out[split] = trainer.evaluate(split)
+        for split in sizes:
+            out[split] = trainer.evaluate(split)
     return out
+
+
+def evaluation_config(saved, name, overrides=()):
+    """The checkpoint's config dict ``saved`` with ``overrides`` applied, for :func:`evaluate`.
+
+    Only ``data.*`` and ``train.*`` keys may change, and the data must keep the
+    image shape and classes the model was trained on; anything else is one
+    ConfigError that names the ``--set``.
+    """
+    from .config import apply_override, config_from_dict, parse_override
+    from .config.schema import _dataset_info, _validate_data
+
+    trained = config_from_dict(saved, name=name)
+    overrides = [parse_override(o) if isinstance(o, str) else o for o in overrides]
+    for ov in overrides:
+        if ov.path[:1] == ("model",):
+            raise ConfigError("the model comes from the checkpoint; evaluate can change data.* "
+                              "and train.* keys only", where=ov.label)
+    try:
+        config = config_from_dict(saved, name=name, overrides=overrides)
+        fits, error = (config.image_shape, config.num_classes), None
+    except ConfigError as e:
+        if tuple(e.key or ()) != ("model", "input_shape"):
+            raise
+        # NOTE: schema.py checks the data against model.input_shape with advice for a config
+        # author ("use input_shape: ..."); here the model is fixed, so the data must change.
+        raw = copy.deepcopy(saved)
+        for ov in overrides:
+            apply_override(raw, ov)
+        fits, error = _dataset_info(_validate_data(raw["data"])), e
+    want = (trained.image_shape, trained.num_classes)
+    if fits != want:
+        labels = ", ".join(ov.label for ov in overrides if ov.path[:1] == ("data",)) or name
+        raise ConfigError(f"the model in {name} takes {format_shape(want[0])} images in {want[1]} "
+                          f"classes, but this data has {format_shape(fits[0])} images in {fits[1]} "
+                          f"classes; evaluate on data of the same shape and classes (mnist and "
+                          f"fashion-mnist fit each other)", where=labels)
+    if error is not None:
+        raise error
+    return config
 
 
 def train_from_cli(args, config):
@@ -104,13 +168,18 @@ def _silent(line):
     pass
 
 
+def _stderr(line):
+    print(line, file=sys.stderr)
+
+
 def evaluate_from_cli(args):
-    """``paracnn evaluate --checkpoint FILE [--json]``."""
+    """``paracnn evaluate CHECKPOINT [--set KEY=VALUE] [--json]``."""
     quiet = getattr(args, "json", False)
-    result = evaluate(args.checkpoint, workers=getattr(args, "workers", None),
+    result = evaluate(args.checkpoint, overrides=getattr(args, "overrides", ()),
+                      workers=getattr(args, "workers", None),
                       start_method=getattr(args, "start_method", None),
                       data_dir=getattr(args, "data_dir", None),
-                      log=_silent if quiet else print)
+                      log=_silent if quiet else print, warn=_stderr if quiet else print)
     if quiet:
         print(json.dumps(result, indent=1))
         return 0

@@ -20,6 +20,7 @@ from .metrics import classification_report
 from .optim import Schedule, make_optimizer
 from .parallel import Engine
 from .parallel.tasks import all_finite  # noqa: F401 - re-exported by paracnn.train
+from .workers import resolve_workers
 
 class TrainingDiverged(ParacnnError):
     """The loss, the gradient or the weights became NaN or infinite; exit 1."""
@@ -45,7 +46,7 @@ class Trainer:
 
     Args:
         config: a :class:`~paracnn.config.Config` (or its ``.data`` dict).
-        workers: worker processes (None: ``train.workers``); 0 runs in-process.
+        workers: worker processes or ``auto`` (None: ``train.workers``); 0 runs in-process.
         start_method: None for ``train.start_method`` or the platform default.
         data_dir: overrides ``data.dir``.
         log: called with human-readable lines.
@@ -58,7 +59,7 @@ class Trainer:
         cfg = self.config.data
         tc = self.train_cfg = cfg["train"]
         self.seed = tc["seed"]
-        self.workers = tc["workers"] if workers is None else workers
+        self.workers = resolve_workers(workers, tc)
         self.log = log
         self.model = self.config.build_model(self.seed)
         self.optimizer = make_optimizer(tc)

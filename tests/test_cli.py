@@ -272,3 +272,27 @@ def test_train_resume_with_set_uses_the_runs_config(fake_train, tmp_path):
     assert main(["train", "--resume", str(tmp_path), "--set", "train.epochs=5"]) == 0
     (_, ns, config), = fake_train
     assert config.path == str(tmp_path / "config.yaml") and config.data["train"]["epochs"] == 5
+
+
+def test_layers_prints_plain_text_not_rest(capsys):
+    assert main(["layers"]) == 0
+    out = capsys.readouterr().out
+    assert "Fully connected layer: y = W x + b (PyTorch's Linear)." in out
+    assert "``" not in out and ":class:" not in out
+
+
+def test_evaluate_accepts_the_checkpoint_positionally_or_by_flag(fake_train, capsys):
+    assert main(["evaluate", "c.json", "--set", "data.test_limit=100"]) == 0
+    assert main(["evaluate", "--checkpoint", "c.json"]) == 0
+    (_, first), (_, second) = fake_train
+    assert first.checkpoint == second.checkpoint == "c.json"
+    assert first.overrides == ["data.test_limit=100"] and first.workers is None
+    assert main(["evaluate", "a.json", "--checkpoint", "b.json"]) == 2
+    assert "two checkpoints given" in capsys.readouterr().err
+
+
+def test_workers_auto_is_recommended_in_every_help(capsys):
+    for command in ("train", "evaluate"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "auto (recommended" in " ".join(capsys.readouterr().out.split())

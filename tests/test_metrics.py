@@ -34,3 +34,17 @@ def test_format_report_names_classes():
     text = format_report(rep, "test set")
     assert "test set: 2 samples, accuracy 0.5000" in text
     assert "cat" in text and "dog" in text and "confusion matrix" in text
+
+
+def test_the_confusion_matrix_names_its_axes_and_classes_keep_their_full_names():
+    names = ["T-shirt/top", "Trouser", "Ankle boot"]
+    rep = classification_report([0, 1, 2, 2], [0, 1, 2, 0], 3, class_names=names)
+    lines = format_report(rep, "test set").splitlines()
+    rows = {line.split()[0]: line for line in lines}
+    assert "T-shirt/top" in rows and "Ankle" in rows  # not cut to 8 characters
+    header = lines.index("confusion matrix (rows: true class, columns: predicted class)") + 1
+    assert lines[header].split() == ["true", "\\", "predicted", "0", "1", "2"]
+    assert lines[header + 1].split() == ["0", "T-shirt/top", "1", "0", "0"]
+    assert lines[header + 3].split() == ["2", "Ankle", "boot", "1", "0", "1"]
+    # the columns line up under their header
+    assert len({len(line) for line in lines[header:]}) == 1

@@ -19,6 +19,7 @@ from paracnn.profiling import (amdahl_fit, amdahl_report, amdahl_speedup, cgroup
 from paracnn.profiling.runner import synthetic_data
 from paracnn.profiling.scaling import task_bound
 from paracnn.profiling import calibrate, machine, runner
+from paracnn.profiling import report as report_module
 
 from .parallel.helpers import REPO, conv_dict
 
@@ -194,7 +195,7 @@ def test_karp_flatt():
 
 def test_parse_workers():
     assert parse_workers("4,1,2,2") == [1, 2, 4]
-    for bad in ("0,1", "a", "", "-2"):
+    for bad in ("0,1", "a", "", "-2", "1,,2", "1,2,"):
         with pytest.raises(ParacnnError, match="--workers"):
             parse_workers(bad)
 
@@ -267,3 +268,44 @@ def test_model_burn_is_the_models_own_training_step(monkeypatch):
         assert cal.rounds >= 1
         pairs = cal.measure(2)
     assert len(pairs) == 2 and all(t1 > 0 and t2 > 0 for t1, t2 in pairs)
+
+
+def test_parse_workers_names_the_empty_count_and_resolves_auto():
+    with pytest.raises(ParacnnError, match="'1,,2' has an empty count"):
+        parse_workers("1,,2")
+    train_cfg = config_from_dict(conv_dict(batch_size=16, micro_batch=8)).data["train"]
+    assert parse_workers("1,auto,4", train_cfg) == [1, 2, 4]  # auto: 2 micro-batches per step
+
+
+def test_profile_help_describes_the_models_own_calibration(capsys):
+    with pytest.raises(SystemExit):
+        main(["profile", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "the model's own training step" in text
+    assert "a pure-CPU burn in 1 and in as many processes" not in text
+
+
+def test_the_plot_legend_names_the_models_own_calibration(profiled, monkeypatch, tmp_path):
+    labels = []
+
+    class Axes:
+        def plot(self, *args, label=None, **kwargs):
+            labels.append(label)
+
+        def __getattr__(self, name):
+            return lambda *args, **kwargs: None
+
+    class Figure:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def subplots(self, rows, cols):
+            return Axes(), Axes()
+
+        def __getattr__(self, name):
+            return lambda *args, **kwargs: None
+
+    monkeypatch.setattr(report_module, "require_matplotlib", lambda: Figure)
+    write_plot(profiled["result"], tmp_path / "p.png")
+    assert "hardware (calibration: the model's own step in p processes)" in labels
+    assert not [label for label in labels if label and "burn" in label]

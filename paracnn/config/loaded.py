@@ -107,7 +107,8 @@ class Config:
         return model
 
     def _workers(self):
-        return self.data["train"]["workers"]
+        from ..workers import resolve_workers
+        return resolve_workers(None, self.data["train"])
 
     def _memory_advice(self, limit, total):
         if limit:

@@ -41,6 +41,15 @@ def _check_start_method(name, value):
     return value
 
 
+def _check_workers(name, value):
+    """``auto`` (see paracnn/workers.py) or a count from 0 (in-process) to 1024."""
+    if value == "auto":
+        return value
+    if isinstance(value, str):
+        raise ConfigError(f"{name} must be a number of worker processes or auto, got {value!r}")
+    return _check_at_most(name, value, minimum=0, maximum=1024)
+
+
 # Each rule is called as rule(dotted_name, value); see paracnn/config/checks.py.
 TRAIN_RULES = {
     "epochs": _positive_int,
@@ -51,7 +60,7 @@ TRAIN_RULES = {
     "nesterov": check_bool,
     "weight_decay": partial(check_float, low=0.0),
     "seed": partial(check_int, minimum=0),
-    "workers": partial(_check_at_most, minimum=0, maximum=1024),
+    "workers": _check_workers,
     "micro_batch": _optional_positive_int,
     "clip_grad_norm": partial(_maybe, partial(check_float, low=0.0, low_open=True)),
     "eval_batch": _optional_positive_int,

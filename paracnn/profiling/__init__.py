@@ -2,8 +2,10 @@
 
 On a shared machine raw timings lie, so a profile measures three things side
 by side: the serial step (an in-process trainer, no pool), the step on ``p``
-workers, and what ``p`` busy processes of a fixed pure-CPU burn get from the
-hardware at that moment. From them:
+workers, and what ``p`` processes running the model's own training step (no
+communication) get from the hardware at that moment; a fixed pure-CPU burn,
+the same for every model, is measured too, as a yardstick between machines.
+From them:
 
 - ``speedup`` = T_serial / T(p), ``efficiency`` = speedup / p, and the
   Karp–Flatt serial fraction (:mod:`.scaling`);
@@ -61,7 +63,7 @@ def _progress(line):
 
 def profile_from_cli(args, config):
     """``paracnn profile``: run, print the table, write the files asked for; return 0."""
-    workers = parse_workers(args.workers)
+    workers = parse_workers(args.workers, config.data["train"])
     if args.plot:
         check_matplotlib()  # NOTE: fail before minutes of measuring, not after
     result = profile(config, workers, steps=args.steps, start_method=args.start_method,

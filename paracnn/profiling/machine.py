@@ -11,6 +11,7 @@ import platform
 from pathlib import Path
 
 from .. import kernels
+from ..workers import oversubscription_warning
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 
@@ -75,13 +76,12 @@ def describe_cpus(cpus):
 
 
 def oversubscription_warnings(workers, cpus):
-    """One warning when any worker count exceeds the usable CPUs, else none."""
-    over = [p for p in workers if p > cpus["usable"]]
-    if not over:
-        return []
-    counts = ", ".join(map(str, over))
-    return [f"{counts} workers exceed the {describe_cpus(cpus)}: those workers take turns on "
-            f"the CPUs, so speedup cannot pass {cpus['usable']:g} there"]
+    """One warning when any worker count exceeds the usable CPUs, else none.
+
+    The words are :func:`paracnn.workers.oversubscription_warning`'s, which train and evaluate use too.
+    """
+    line = oversubscription_warning(workers, cpus)
+    return [line] if line else []
 
 
 def load_average():

@@ -170,6 +170,10 @@ def require_matplotlib():
     return Figure
 
 
+#: the calibration's legend entry: the model's own training step, run in 1 and in p processes.
+HARDWARE_LABEL = "hardware (calibration: the model's own step in p processes)"
+
+
 def write_plot(result, path):
     """Speedup and efficiency against workers, with the ideal and the Amdahl lines, as a PNG."""
     Figure = require_matplotlib()
@@ -193,7 +197,7 @@ def write_plot(result, path):
         ax.plot(xs, [amdahl_speedup(f, x) for x in xs], style, color=colour, label=label)
         bx.plot(xs, [amdahl_speedup(f, x) / x for x in xs], style, color=colour, label=label)
     hw = [(r["workers"], r["calibration_speedup"]) for r in runs if r["calibration_speedup"]]
-    ax.plot([p for p, _ in hw], [c for _, c in hw], "s--", color="C7", label="hardware (calibration burn)")
+    ax.plot([p for p, _ in hw], [c for _, c in hw], "s--", color="C7", label=HARDWARE_LABEL)
     ax.plot(ps, [r["speedup"] for r in runs], "o-", color="C0", label="measured speedup")
     bx.plot(ps, [r["efficiency"] for r in runs], "o-", color="C0", label="efficiency (speedup / workers)")
     rel = [(r["workers"], r["relative_efficiency"]) for r in runs if r["relative_efficiency"]]

@@ -38,8 +38,8 @@ import statistics
 
 from ..errors import ParacnnError
 from ..monitor import ResourceMonitor
-from ..parallel import auto_micro_batch
 from ..trainer import Trainer, weights_hash
+from ..workers import AUTO, auto_workers, idle_warning, tasks_per_step
 from .baseline import Baseline, batch_stream, with_cpu
 from .calibrate import Calibrator, ModelBurn, calibration_speedup, calibration_spread
 from .machine import load_average, machine_info, oversubscription_warnings, usable_cpus
@@ -53,16 +53,31 @@ NOISY_SPREAD = 0.10
 SPLIT = ("compute", "broadcast", "reduce_update", "wait", "tail")
 
 
-def parse_workers(text):
-    """``"1,2,4,8"`` -> ``[1, 2, 4, 8]`` (sorted, without repeats); a ParacnnError otherwise."""
+def parse_workers(text, train_cfg=None):
+    """``"1,2,4,8"`` -> ``[1, 2, 4, 8]`` (sorted, without repeats); a ParacnnError otherwise.
+
+    ``auto`` stands for :func:`paracnn.workers.auto_workers` of ``train_cfg``.
+    """
+    parts = [part.strip() for part in str(text).split(",")]
+    counts = []
+    for part in parts:
+        if part == AUTO and train_cfg is not None:
+            counts.append(auto_workers(train_cfg))
+        elif _count(part) >= 1:
+            counts.append(_count(part))
+        else:
+            what = "an empty count" if not part else f"{part!r}"
+            raise ParacnnError(f"--workers takes worker counts >= 1 (or auto) separated by commas, "
+                               f"e.g. 1,2,4,8; {text!r} has {what} (the serial baseline is always "
+                               f"measured)")
+    return sorted(set(counts))
+
+
+def _count(text):
     try:
-        counts = sorted({int(part) for part in str(text).split(",") if part.strip()})
+        return int(text)
     except ValueError:
-        counts = []
-    if not counts or counts[0] < 1:
-        raise ParacnnError(f"--workers takes worker counts >= 1 separated by commas, e.g. 1,2,4,8; "
-                           f"got {text!r} (the serial baseline is always measured)")
-    return counts
+        return 0
 
 
 def synthetic_data(config, train_size):
@@ -190,13 +205,10 @@ def noisy_host_warning(run):
 
 def _warnings(config, workers, cpus):
     """More workers than usable CPUs, or than micro-batches per step."""
-    tc = config.data["train"]
-    tasks = -(-tc["batch_size"] // (tc.get("micro_batch") or auto_micro_batch(tc["batch_size"])))
-    warnings = oversubscription_warnings(workers, cpus)
-    if max(workers) > tasks:
-        warnings.append(f"a step has {tasks} micro-batches, so at most {tasks} workers are busy; "
-                        f"use a larger batch or a smaller train.micro_batch for more")
-    return warnings
+    tasks = tasks_per_step(config.data["train"])
+    idle = idle_warning(max(workers), tasks, f"a step has only {tasks} micro-batches",
+                        "use a larger train.batch_size or a smaller train.micro_batch for more")
+    return oversubscription_warnings(workers, cpus) + ([idle] if idle else [])
 
 
 def _serial_summary(steps, state, batch):
