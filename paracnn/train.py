@@ -17,11 +17,11 @@ import json
 import sys
 from pathlib import Path
 
-from .checkpoint import (default_run_dir, load_checkpoint, resolve_checkpoint_path, resume_config,
-                         run_dir_of)
+from .checkpoint import load_checkpoint, resolve_checkpoint_path, resume_config, run_dir_of
 from .errors import ParacnnError
 from .metrics import format_report
-from .run import Run, TrainingInterrupted
+from .run import Run, TrainingInterrupted, _writing, finished_result
+from .runfolder import claim_run_dir
 from .trainer import Trainer, TrainingDiverged, _as_config, all_finite, weights_hash
 
 __all__ = ["train", "evaluate", "train_from_cli", "evaluate_from_cli", "Trainer", "Run",
@@ -29,35 +29,50 @@ __all__ = ["train", "evaluate", "train_from_cli", "evaluate_from_cli", "Trainer"
 
 
 def train(config=None, *, workers=None, run_dir=None, resume=None, start_method=None,
-          data_dir=None, progress=None, max_steps=None, log=print):
+          data_dir=None, progress=None, max_steps=None, log=print, overwrite=False, quiet=False):
     """Train ``config`` and return a result dict (see :meth:`paracnn.run.Run.result`).
 
     Args:
         config: a Config or config dict; may be None with ``resume`` (the
             checkpoint's config is used).
         workers: worker processes (None: ``train.workers``).
-        run_dir: the run folder (default ``runs/<config stem>-<YYYYmmdd-HHMMSS>``).
-        resume: a run folder or checkpoint file to continue from.
+        run_dir: the run folder (default: a new ``runs/<config stem>-<YYYYmmdd-HHMMSS>``).
+            A folder that already holds a run is refused (RunFolderTaken), unless
+            it is the one resumed, or ``overwrite`` moves it aside.
+        resume: a run folder or checkpoint file to continue from. A run that
+            already trained ``train.epochs`` epochs is left as it is: a line says
+            so and the result has ``finished_before: True``.
         start_method: fork, spawn, forkserver or None.
         data_dir: the dataset folder, overriding ``data.dir``.
-        progress: True/False for the progress bar; None shows it on a terminal.
+        progress: True for a progress bar, False for no progress; None for a bar
+            on a terminal and progress lines otherwise.
         max_steps: stop (with a checkpoint, as on Ctrl-C but without raising)
             once the run has taken this many optimiser steps in total.
         log: where lines go (``print`` by default).
+        overwrite: move a ``run_dir`` holding another run to ``run_dir.old-<time>``.
+        quiet: leave out each epoch's systems line (throughput, time split, memory).
 
     Raises:
         TrainingInterrupted: on SIGINT/SIGTERM, after saving ``last.json``.
+        RunFolderTaken: ``run_dir`` holds a run and neither ``resume`` nor ``overwrite`` was given.
     """
-    ckpt = None
+    ckpt = resumed_dir = None
     if resume is not None:
         ckpt = load_checkpoint(resolve_checkpoint_path(resume))
         config = resume_config(config, ckpt)
-        run_dir = run_dir or run_dir_of(ckpt["path"])
+        resumed_dir = run_dir_of(ckpt["path"])
+        run_dir = run_dir or resumed_dir
     elif config is None:
         raise ParacnnError("train() needs a config or a checkpoint to resume")
     config = _as_config(config)
-    run_dir = Path(run_dir) if run_dir else default_run_dir(config)
-    run = Run(config, run_dir, ckpt, workers, start_method, data_dir, progress, max_steps, log)
+    epochs = config.data["train"]["epochs"]
+    if ckpt is not None and ckpt["epoch"] >= epochs and not ckpt.get("step_in_epoch"):
+        return finished_result(ckpt, config, Path(run_dir) if run_dir else resumed_dir, log)
+    with _writing(run_dir or "runs"):
+        run_dir = claim_run_dir(run_dir, config, resuming_from=resumed_dir, overwrite=overwrite,
+                                log=log)
+    run = Run(config, run_dir, ckpt, workers=workers, start_method=start_method, data_dir=data_dir,
+              progress=progress, max_steps=max_steps, log=log, quiet=quiet)
     return run.execute()
 
 
@@ -92,7 +107,8 @@ def train_from_cli(args, config):
                        run_dir=getattr(args, "run_dir", None), resume=getattr(args, "resume", None),
                        start_method=getattr(args, "start_method", None),
                        data_dir=getattr(args, "data_dir", None),
-                       progress=False if getattr(args, "no_progress", False) else None)
+                       progress=False if getattr(args, "no_progress", False) else None,
+                       overwrite=getattr(args, "overwrite", False), quiet=getattr(args, "quiet", False))
     except TrainingInterrupted as e:
         print(f"paracnn: {e}", file=sys.stderr)
         return e.exit_code

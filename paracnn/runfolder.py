@@ -1,0 +1,86 @@
+"""Run folders are never overwritten: a folder that holds a run is resumed or moved aside.
+
+:func:`claim_run_dir` is called before a run writes anything. A folder
+holding a run (its ``config.yaml``, metrics or checkpoints) is refused with a
+:class:`RunFolderTaken` naming what is there and the two ways forward, unless
+the run resumes it or ``overwrite`` moves it to ``R.old-<YYYYmmdd-HHMMSS>``
+(nothing is ever deleted).
+"""
+
+import os
+import time
+from pathlib import Path
+
+from .checkpoint import create_new_folder, default_run_dir
+from .errors import RunError
+
+#: what makes a folder a run folder, in the order the refusal names them.
+RUN_FILES = ("config.yaml", "metrics.jsonl", "metrics.csv", "steps.jsonl", "eval.json", "checkpoints")
+
+
+class RunFolderTaken(RunError):
+    """``--run-dir`` names a folder that already holds a run; exit 2."""
+
+
+def run_contents(folder):
+    """The run files in ``folder`` (names; ``checkpoints/last.json`` style for checkpoints)."""
+    folder = Path(folder)
+    found = []
+    for name in RUN_FILES:
+        path = folder / name
+        if name == "checkpoints" and path.is_dir():
+            found += [f"checkpoints/{p.name}" for p in sorted(path.glob("*.json"))]
+        elif path.is_file():
+            found.append(name)
+    return found
+
+
+def claim_run_dir(run_dir, config, *, resuming_from=None, overwrite=False, log=print):
+    """The folder a run may write to, created if needed.
+
+    Args:
+        run_dir: the folder asked for, or None for a new default one.
+        config: the run's Config (its file name names a default folder).
+        resuming_from: the run folder of the checkpoint being resumed, or None.
+        overwrite: move a folder that holds another run aside instead of refusing.
+        log: where the "moved aside" line goes.
+
+    Raises:
+        RunFolderTaken: ``run_dir`` holds another run and ``overwrite`` is off.
+    """
+    if run_dir is None:
+        return default_run_dir(config)
+    run_dir = Path(run_dir)
+    same = resuming_from is not None and _same(run_dir, resuming_from)
+    if same and overwrite:
+        raise RunError(f"--overwrite cannot be used with --resume {run_dir}: the run would move "
+                       f"away from under itself; resume without --overwrite, or start a new run "
+                       f"with --run-dir")
+    found = [] if same else run_contents(run_dir)
+    if found:
+        if not overwrite:
+            shown = ", ".join(found[:4]) + (", ..." if len(found) > 4 else "")
+            raise RunFolderTaken(f"run folder {run_dir} already holds a run ({shown}); continue it "
+                                 f"with --resume {run_dir}, or start afresh with --overwrite (which "
+                                 f"moves the old folder to {run_dir.name}.old-<time>)")
+        moved = move_aside(run_dir)
+        log(f"moved the earlier run {run_dir} to {moved}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def move_aside(folder):
+    """Rename ``folder`` to ``<folder>.old-<YYYYmmdd-HHMMSS>`` (``-2``... if taken); return the new path."""
+    folder = Path(folder)
+    base = folder.with_name(f"{folder.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+    # NOTE: create the target first (atomically, never reused), then rename onto the empty folder.
+    target = create_new_folder(base)
+    os.replace(folder, target)
+    return target
+
+
+def _same(a, b):
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
