@@ -90,12 +90,21 @@ class Run:
         """Run to the end (or to a stop); return :meth:`result`."""
         self.signals.install()
         try:
-            with Trainer(self.config, **self.options) as trainer:
+            with self._start_trainer() as trainer:
                 self.trainer = trainer
                 return self._loop()
         finally:
             self.view.close()
             self.signals.restore()
+
+    def _start_trainer(self):
+        """The Trainer (data, model, workers); a second signal while it starts stops at once."""
+        try:
+            with self.signals.interruptible():
+                return Trainer(self.config, **self.options)
+        except StopNow:
+            raise TrainingInterrupted(f"interrupted by {self.signals.name} while starting; nothing "
+                                      f"was trained", self.signals.exit_code) from None
 
     # -- the loop ------------------------------------------------------------------------
     def _loop(self):

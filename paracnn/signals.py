@@ -83,3 +83,19 @@ class StopSignals:
             yield
         finally:
             self._interruptible = False
+
+
+def ignore_signals_outside_the_run():
+    """For ``paracnn train``: SIGINT/SIGTERM do nothing except while a :class:`Run` handles them.
+
+    The run installs its own handlers and, when it ends, puts these back, so a
+    second Ctrl-C that comes while the command is already exiting (after the
+    checkpoint) cannot end it with a KeyboardInterrupt traceback and exit -2.
+    """
+    if threading.current_thread() is threading.main_thread():
+        for sig in SIGNAL_EXIT:
+            signal.signal(sig, _ignore)
+
+
+def _ignore(signum, frame):
+    pass  # NOTE: a Python handler, not SIG_IGN, which exec'd children would inherit

@@ -22,6 +22,7 @@ from .errors import ParacnnError
 from .metrics import format_report
 from .run import Run, TrainingInterrupted, _writing, finished_result
 from .runfolder import claim_run_dir
+from .signals import ignore_signals_outside_the_run
 from .trainer import Trainer, TrainingDiverged, _as_config, all_finite, weights_hash
 
 __all__ = ["train", "evaluate", "train_from_cli", "evaluate_from_cli", "Trainer", "Run",
@@ -102,6 +103,7 @@ def evaluate(checkpoint, *, workers=None, start_method=None, data_dir=None, log=
 
 def train_from_cli(args, config):
     """``paracnn train``: returns the exit status (130/143 after a signal)."""
+    ignore_signals_outside_the_run()
     try:
         result = train(config, workers=getattr(args, "workers", None),
                        run_dir=getattr(args, "run_dir", None), resume=getattr(args, "resume", None),
