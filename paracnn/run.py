@@ -15,22 +15,21 @@ Train loss and accuracy of an epoch average the steps' forward passes (with
 dropout, at each step's weights), as Keras reports them.
 """
 
-import contextlib
-import errno
 import json
 import time
 
 from .checkpoint import atomic_write_text, save_checkpoint
-from .errors import CheckpointError, ParacnnError, RunError, TaskError
+from .errors import CheckpointError, ParacnnError, TaskError
 from .intervals import Every
 from .metrics import format_report
 from .monitor import MetricsWriter, ResourceMonitor, StepsWriter, format_epoch, format_systems
 from .parallel import EvaluationStopped, WorkerError
 from .progress import Progress, progress_mode
+from .runfolder import count, write_advice, writing_to
 from .signals import SIGNAL_EXIT, StopNow, StopSignals
 from .trainer import Trainer, TrainingDiverged, weights_hash
 
-__all__ = ["Run", "TrainingInterrupted", "SIGNAL_EXIT", "finished_result"]
+__all__ = ["Run", "TrainingInterrupted", "SIGNAL_EXIT"]
 
 #: the running sums of the epoch in progress (saved in mid-epoch checkpoints as ``progress``);
 #: ``window_*`` cover the steps since the last ``steps.jsonl`` row.
@@ -175,7 +174,7 @@ class Run:
     def _start(self):
         """Create the run's files, or take the state of the checkpoint being resumed."""
         t = self.trainer
-        with _writing(self.run_dir):
+        with writing_to(self.run_dir):
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "checkpoints").mkdir(exist_ok=True)
             atomic_write_text(self.run_dir / "config.yaml", self.config.to_yaml())
@@ -188,7 +187,7 @@ class Run:
             self.epoch, self.step_in_epoch = c["epoch"], c.get("step_in_epoch", 0)
             self.acc = {**self.acc, **(c.get("progress") or {})}
             self.best = c.get("best")
-            with _writing(self.run_dir):
+            with writing_to(self.run_dir):
                 self.history = self.metrics.truncate(self.epoch)
                 self.steps_log.truncate(c["step"])
             self.say(f"resuming from {c['path']}: epoch {self.epoch + 1}, step {self.step_in_epoch} "
@@ -198,7 +197,7 @@ class Run:
     def _header(self):
         t = self.trainer
         self.say(f"training {t.model.num_params():,} parameters on {t.train_size:,} samples: "
-                 f"{_count(self.epochs, 'epoch')} of {_count(t.steps_per_epoch, 'step')}, batch "
+                 f"{count(self.epochs, 'epoch')} of {count(t.steps_per_epoch, 'step')}, batch "
                  f"{t.batch_size}, micro-batch {t.engine.micro_batch}, workers {t.workers}"
                  + (f" ({t.start_method})" if t.start_method else "") + f"; run {self.run_dir}")
 
@@ -220,7 +219,7 @@ class Run:
                "accuracy": a["window_correct"] / max(1, samples), "lr": lr,
                "samples_per_second": samples / a["window_seconds"] if a["window_seconds"] > 0 else 0.0,
                "seconds": time.perf_counter() - self.started}
-        with _writing(self.run_dir):
+        with writing_to(self.run_dir):
             self.steps_log.write(row)
         a.update(window_loss_sum=0.0, window_correct=0, window_samples=0, window_seconds=0.0)
 
@@ -238,7 +237,7 @@ class Run:
         except OSError as e:
             # NOTE: the write is atomic, so the checkpoint already there is intact.
             raise CheckpointError(f"cannot save checkpoint {path}: {e.strerror or e}; the previous "
-                                  f"checkpoint there is unchanged; {_write_advice(e)}, then resume "
+                                  f"checkpoint there is unchanged; {write_advice(e)}, then resume "
                                   f"with --resume {self.run_dir}") from None
         self.checkpoint_clock.reset()
         return path
@@ -282,7 +281,7 @@ class Run:
                       eval_seconds=eval_seconds, workers=t.workers, **monitor.memory(),
                       cpu_percent=monitor.cpu_percent())
         self.history.append(record)
-        with _writing(self.run_dir):
+        with writing_to(self.run_dir):
             self.metrics.write(record)
         self.say(format_epoch(record, self.epochs))
         if not self.quiet:
@@ -300,7 +299,7 @@ class Run:
     def _write_eval(self):
         out = {"epoch": self.epoch, "step": self.trainer.global_step,
                "checkpoint": str(self.run_dir / "checkpoints" / "last.json"), **self.reports}
-        with _writing(self.run_dir):
+        with writing_to(self.run_dir):
             atomic_write_text(self.run_dir / "eval.json", json.dumps(out, indent=1))
 
     # -- endings -------------------------------------------------------------------------
@@ -348,49 +347,6 @@ class Run:
                 "history": self.history, "final": self.history[-1] if self.history else None,
                 "eval": self.reports, "best": self.best, "num_params": len(t.weights),
                 "workers": t.workers, "micro_batch": t.engine.micro_batch, "finished_before": False}
-
-
-def finished_result(ckpt, config, run_dir, log):
-    """Resuming a run that already trained its epochs: say so, write nothing, return a result.
-
-    The checkpoint is still checked against the config's model, as a resume would.
-    """
-    n = config.build_model().num_params()
-    if len(ckpt["weights"]) != n:
-        raise CheckpointError(f"checkpoint {ckpt['path']} holds {len(ckpt['weights'])} weights but "
-                              f"the model has {n}; it was saved from a different model")
-    done = ckpt["epoch"]
-    log(f"run {run_dir} already finished its {_count(done, 'epoch')}; raise train.epochs with "
-        f"--set train.epochs={done + 1} (or more) to train longer")
-    history = MetricsWriter(run_dir, with_val=False).read()
-    return {"run_dir": str(run_dir), "weights_sha256": weights_hash(ckpt["weights"]),
-            "weights": [float(w) for w in ckpt["weights"]], "epochs": done, "step_in_epoch": 0,
-            "steps": ckpt["step"], "stopped": False, "checkpoint": ckpt["path"], "history": history,
-            "final": history[-1] if history else ckpt.get("metrics"), "eval": {},
-            "best": ckpt.get("best"), "num_params": len(ckpt["weights"]), "workers": None,
-            "micro_batch": None, "finished_before": True}
-
-
-@contextlib.contextmanager
-def _writing(run_dir):
-    """A failed write in the run folder (permissions, a full disk) becomes one clear RunError."""
-    try:
-        yield
-    except OSError as e:
-        name = f" ({e.filename})" if e.filename else ""
-        raise RunError(f"cannot write to the run folder {run_dir}: {e.strerror or e}{name}; "
-                       f"{_write_advice(e)}, or choose another folder with --run-dir") from None
-
-
-def _write_advice(error):
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return "free some space"
-    return "check that the folder can be created and written (permissions, a file in the way)"
-
-
-def _count(n, noun):
-    """``1 epoch``, ``2 epochs``."""
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _fresh_progress():

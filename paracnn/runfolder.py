@@ -1,18 +1,24 @@
-"""Run folders are never overwritten: a folder that holds a run is resumed or moved aside.
+"""Run folders: never overwritten, finished runs left alone, write errors said plainly.
 
 :func:`claim_run_dir` is called before a run writes anything. A folder
 holding a run (its ``config.yaml``, metrics or checkpoints) is refused with a
 :class:`RunFolderTaken` naming what is there and the two ways forward, unless
 the run resumes it or ``overwrite`` moves it to ``R.old-<YYYYmmdd-HHMMSS>``
-(nothing is ever deleted).
+(nothing is ever deleted). Resuming a run that already trained its epochs
+(:func:`finished_result`) writes nothing. :func:`writing_to` turns a failed
+write in the folder into one :class:`~paracnn.errors.RunError` line.
 """
 
+import contextlib
+import errno
 import os
 import time
 from pathlib import Path
 
 from .checkpoint import create_new_folder, default_run_dir
-from .errors import RunError
+from .errors import CheckpointError, RunError
+from .monitor import MetricsWriter
+from .trainer import weights_hash
 
 #: what makes a folder a run folder, in the order the refusal names them.
 RUN_FILES = ("config.yaml", "metrics.jsonl", "metrics.csv", "steps.jsonl", "eval.json", "checkpoints")
@@ -84,3 +90,46 @@ def _same(a, b):
         return Path(a).resolve() == Path(b).resolve()
     except OSError:
         return False
+
+
+def finished_result(ckpt, config, run_dir, log):
+    """Resuming a run that already trained its epochs: say so, write nothing, return a result.
+
+    The checkpoint is still checked against the config's model, as a resume would.
+    """
+    n = config.build_model().num_params()
+    if len(ckpt["weights"]) != n:
+        raise CheckpointError(f"checkpoint {ckpt['path']} holds {len(ckpt['weights'])} weights but "
+                              f"the model has {n}; it was saved from a different model")
+    done = ckpt["epoch"]
+    log(f"run {run_dir} already finished its {count(done, 'epoch')}; raise train.epochs with "
+        f"--set train.epochs={done + 1} (or more) to train longer")
+    history = MetricsWriter(run_dir, with_val=False).read()
+    return {"run_dir": str(run_dir), "weights_sha256": weights_hash(ckpt["weights"]),
+            "weights": [float(w) for w in ckpt["weights"]], "epochs": done, "step_in_epoch": 0,
+            "steps": ckpt["step"], "stopped": False, "checkpoint": ckpt["path"], "history": history,
+            "final": history[-1] if history else ckpt.get("metrics"), "eval": {},
+            "best": ckpt.get("best"), "num_params": len(ckpt["weights"]), "workers": None,
+            "micro_batch": None, "finished_before": True}
+
+
+@contextlib.contextmanager
+def writing_to(run_dir):
+    """A failed write in the run folder (permissions, a full disk) becomes one clear RunError."""
+    try:
+        yield
+    except OSError as e:
+        name = f" ({e.filename})" if e.filename else ""
+        raise RunError(f"cannot write to the run folder {run_dir}: {e.strerror or e}{name}; "
+                       f"{write_advice(e)}, or choose another folder with --run-dir") from None
+
+
+def write_advice(error):
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free some space"
+    return "check that the folder can be created and written (permissions, a file in the way)"
+
+
+def count(n, noun):
+    """``1 epoch``, ``2 epochs``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"

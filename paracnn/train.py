@@ -20,8 +20,8 @@ from pathlib import Path
 from .checkpoint import load_checkpoint, resolve_checkpoint_path, resume_config, run_dir_of
 from .errors import ParacnnError
 from .metrics import format_report
-from .run import Run, TrainingInterrupted, _writing, finished_result
-from .runfolder import claim_run_dir
+from .run import Run, TrainingInterrupted
+from .runfolder import claim_run_dir, finished_result, writing_to
 from .signals import ignore_signals_outside_the_run
 from .trainer import Trainer, TrainingDiverged, _as_config, all_finite, weights_hash
 
@@ -69,7 +69,7 @@ def train(config=None, *, workers=None, run_dir=None, resume=None, start_method=
     epochs = config.data["train"]["epochs"]
     if ckpt is not None and ckpt["epoch"] >= epochs and not ckpt.get("step_in_epoch"):
         return finished_result(ckpt, config, Path(run_dir) if run_dir else resumed_dir, log)
-    with _writing(run_dir or "runs"):
+    with writing_to(run_dir or "runs"):
         run_dir = claim_run_dir(run_dir, config, resuming_from=resumed_dir, overwrite=overwrite,
                                 log=log)
     run = Run(config, run_dir, ckpt, workers=workers, start_method=start_method, data_dir=data_dir,

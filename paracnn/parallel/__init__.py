@@ -14,5 +14,5 @@ from .engine import Engine, EvaluationStopped, auto_micro_batch, micro_batches
 from .pool import WorkerError, WorkerPool, WorkerTaskError
 from .tasks import sample_seed
 
-__all__ = ["Engine", "EvaluationStopped", "WorkerError", "WorkerPool", "WorkerTaskError", "auto_micro_batch",
-           "micro_batches", "sample_seed"]
+__all__ = ["Engine", "EvaluationStopped", "WorkerError", "WorkerPool", "WorkerTaskError",
+           "auto_micro_batch", "micro_batches", "sample_seed"]
