@@ -66,9 +66,13 @@ def claim_run_dir(run_dir, config, *, resuming_from=None, overwrite=False, log=p
     if found:
         if not overwrite:
             shown = ", ".join(found[:4]) + (", ..." if len(found) > 4 else "")
+            aside = f"--overwrite (which moves the old folder to {run_dir.name}.old-<time>)"
+            if "checkpoints/last.json" not in found:
+                raise RunFolderTaken(f"run folder {run_dir} already holds a run ({shown}) that "
+                                     f"saved no checkpoint to resume from; start afresh with {aside}, "
+                                     f"or choose another --run-dir")
             raise RunFolderTaken(f"run folder {run_dir} already holds a run ({shown}); continue it "
-                                 f"with --resume {run_dir}, or start afresh with --overwrite (which "
-                                 f"moves the old folder to {run_dir.name}.old-<time>)")
+                                 f"with --resume {run_dir}, or start afresh with {aside}")
         moved = move_aside(run_dir)
         log(f"moved the earlier run {run_dir} to {moved}")
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -80,6 +80,16 @@ def test_overwrite_moves_the_old_run_aside_and_says_where(finished_run, capsys):
     assert len(open(run / "metrics.csv").read().splitlines()) == 2  # the new one-epoch run
 
 
+def test_a_run_that_saved_no_checkpoint_is_not_offered_for_resuming(tmp_path):
+    run = tmp_path / "R"
+    run.mkdir()
+    (run / "config.yaml").write_text("{}")  # a run killed before its first checkpoint
+    with pytest.raises(RunFolderTaken, match=r"already holds a run \(config.yaml\) that saved no "
+                                             r"checkpoint to resume from; start afresh with "
+                                             r"--overwrite"):
+        train(tiny_config(epochs=1), run_dir=run, progress=False, log=quiet)
+
+
 def test_a_folder_without_a_run_is_used(tmp_path):
     run = tmp_path / "R"
     run.mkdir()
