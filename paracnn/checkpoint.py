@@ -1,6 +1,7 @@
 """Checkpoints: one JSON file holding everything needed to continue a run exactly.
 
-Also the run folder helpers: :func:`default_run_dir` and :func:`resume_config`.
+Also the run folder helpers: :func:`default_run_dir` and :func:`resume_config`
+(:mod:`paracnn.runfolder` guards a folder that already holds a run).
 
 Layout (``"schema": 1``)::
 
@@ -35,7 +36,7 @@ from .errors import CheckpointError
 SCHEMA = 1
 #: train keys that may differ between a checkpoint's config and the config resuming it.
 RESUME_FREE = ("workers", "start_method", "eval_batch", "epochs", "max_params", "max_worker_failures",
-               "worker_timeout")
+               "worker_timeout", "checkpoint_every", "log_every")
 #: data keys that only say where the files are.
 DATA_FREE = ("dir", "download", "mirror")
 
@@ -244,12 +245,24 @@ def resume_config(config, ckpt):
 
 
 def default_run_dir(config, root="runs"):
-    """``runs/<config stem>-<YYYYmmdd-HHMMSS>``, with ``-2``, ``-3``... if that exists."""
+    """Create and return a new ``runs/<config stem>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``... if taken).
+
+    The folder is created here, with ``mkdir`` that fails if it exists, so two
+    runs started in the same second (even in two processes) never share one.
+    """
     path = str(getattr(config, "path", "") or "")
     stem = Path(path).stem if path and not path.startswith("<") else "run"
-    base = Path(root) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return create_new_folder(Path(root) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def create_new_folder(base):
+    """Create ``base``, or ``base-2``, ``base-3``... whichever is free first; return it."""
+    base.parent.mkdir(parents=True, exist_ok=True)
     candidate, n = base, 1
-    while candidate.exists():
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = base.with_name(f"{base.name}-{n}")

@@ -59,7 +59,15 @@ examples:
   paracnn train configs/tiny.yaml --set train.epochs=3 --set train.lr=0.1
   paracnn train configs/lenet.yaml --resume runs/lenet
   paracnn train --resume runs/lenet              continue with the run's saved config
-  paracnn train --resume runs/lenet --set train.epochs=3   ...and train for longer""",
+  paracnn train --resume runs/lenet --set train.epochs=3   ...and train for longer
+  paracnn train configs/lenet.yaml --run-dir runs/lenet --overwrite   start afresh there
+
+A --run-dir that already holds a run is refused (exit 2): continue it with
+--resume, or start afresh with --overwrite, which moves the old folder aside.
+Each epoch prints an ML line (losses, accuracies, lr, time) and a systems line
+(samples/s, compute/wait/tail/reduce+update seconds, memory, CPU); --quiet
+leaves out the systems line. Without a terminal, a progress line appears every
+train.log_every steps (at most every 2 s, at least every 30 s).""",
     "evaluate": """Evaluates on the checkpoint's own validation and test sets; --set changes its
 data: (or train:) settings, for instance the full test set after training on a
 subset, or another dataset of the same image shape and classes. --workers
@@ -119,7 +127,12 @@ def build_parser():
     p.add_argument("--run-dir", metavar="D", help="where to write checkpoints and metrics")
     p.add_argument("--resume", metavar="RUN", help="continue the run in directory RUN")
     _worker_args(p)
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (on a terminal) or progress lines (otherwise)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="if --run-dir holds another run, move it to D.old-<time> and start afresh")
+    p.add_argument("--quiet", action="store_true",
+                   help="leave out each epoch's systems line (samples/s, time split, memory)")
     p.set_defaults(handler=cmd_train)
 
     p = command("evaluate", "evaluate a checkpoint on its test set")

@@ -1,9 +1,11 @@
-"""Time and memory accounting (psutil), metrics files and the progress bar.
+"""Time and memory accounting (psutil), the metrics files and the epoch lines.
 
 The time split of an epoch (all seconds of parent wall-clock time unless said)::
 
     seconds               the whole epoch, evaluation included
-    broadcast_seconds     writing the weights into shared memory, once per step
+    broadcast_seconds     always 0: nothing is broadcast; every process reads the
+                          weights from shared memory (kept so that files stay
+                          comparable with other trainers' and older runs')
     compute_seconds       worker compute: the busy seconds measured inside the
                           workers, summed and divided by the number of workers
                           (with --workers 0, the in-process compute time)
@@ -21,12 +23,18 @@ parent and its workers over the epoch's wall time (200 = two cores busy).
 Memory: ``parent_rss_mb`` (resident set), ``worker_uss_mb`` (unique set of each
 worker: what killing it would free), ``total_pss_mb`` (proportional set of the
 parent plus workers: shared pages, like the shared-memory dataset, counted once).
+
+``steps.jsonl`` (:class:`StepsWriter`) has one row every ``train.log_every``
+steps and at each epoch's end: ``step`` (the global step count after it,
+1-based), ``epoch`` (1-based), ``loss`` and ``accuracy`` (means over the
+training samples since the previous row), ``lr``, ``samples_per_second``
+(over the same window, training steps only) and ``seconds`` (since this run,
+or this resumed run, started).
 """
 
 import csv
 import io
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -120,13 +128,19 @@ class MetricsWriter:
         self.jsonl = self.run_dir / "metrics.jsonl"
         self.csv = self.run_dir / "metrics.csv"
 
+    def read(self):
+        """The records in ``metrics.jsonl`` (none if it does not exist)."""
+        if not self.jsonl.exists():
+            return []
+        # NOTE: a line cut short by a crash mid-write (or damaged) is dropped, not fatal.
+        return [r for r in map(_record, self.jsonl.read_text(errors="replace").splitlines())
+                if r is not None]
+
     def truncate(self, last_epoch):
         """Keep only the records of epochs ``<= last_epoch`` (before resuming)."""
         if not self.jsonl.exists():
             return []
-        # NOTE: a line cut short by a crash mid-write (or damaged) is dropped, not fatal.
-        records = [r for r in map(_record, self.jsonl.read_text(errors="replace").splitlines())
-                   if r is not None and r.get("epoch", 0) <= last_epoch]
+        records = [r for r in self.read() if r.get("epoch", 0) <= last_epoch]
         self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
         self.csv.write_text("")
         for r in records:
@@ -149,6 +163,28 @@ class MetricsWriter:
             f.write(buf.getvalue())
 
 
+class StepsWriter:
+    """Appends the per-step rows (see the module docstring) to ``RUN/steps.jsonl``."""
+
+    #: the keys of a row, in order.
+    KEYS = ("step", "epoch", "loss", "accuracy", "lr", "samples_per_second", "seconds")
+
+    def __init__(self, run_dir):
+        self.path = Path(run_dir) / "steps.jsonl"
+
+    def truncate(self, last_step):
+        """Keep only the rows of steps ``<= last_step`` (before resuming from that step)."""
+        if not self.path.exists():
+            return
+        rows = [r for r in map(_record, self.path.read_text(errors="replace").splitlines())
+                if r is not None and isinstance(r.get("step"), int) and r["step"] <= last_step]
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def write(self, row):
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({k: row[k] for k in self.KEYS}) + "\n")
+
+
 def _record(line):
     """A metrics.jsonl line as a dict, or None if it is not one."""
     try:
@@ -166,34 +202,28 @@ def _csv_value(value):
     return value
 
 
-def format_epoch(record):
-    """One line summarising an epoch record."""
-    parts = [f"epoch {record['epoch']}",
+def format_epoch(record, epochs=None):
+    """The short ML line of an epoch: its number, losses, accuracies, lr and time.
+
+    For example ``epoch 2/5: train loss 0.3120 acc 0.9051 | test loss 0.2875 acc
+    0.9150 | lr 0.02 | 12.4s``.
+    """
+    of = f"/{epochs}" if epochs else ""
+    parts = [f"epoch {record['epoch']}{of}: "
              f"train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f}"]
     if "val_loss" in record:
         parts.append(f"val loss {record['val_loss']:.4f} acc {record['val_accuracy']:.4f}")
     parts.append(f"test loss {record['test_loss']:.4f} acc {record['test_accuracy']:.4f}")
-    parts.append(f"{record['seconds']:.1f}s ({record['samples_per_second']:.1f} samples/s; "
-                 f"compute {record['compute_seconds']:.1f}s wait {record['wait_seconds']:.1f}s "
-                 f"(tail {record['tail_seconds']:.1f}s) "
-                 f"reduce+update {record['reduce_update_seconds']:.1f}s "
-                 f"eval {record['eval_seconds']:.1f}s)")
-    uss = ",".join(f"{u:.0f}" for u in record["worker_uss_mb"]) or "-"
-    parts.append(f"rss {record['parent_rss_mb']:.0f} MB, worker uss [{uss}] MB, "
-                 f"pss {record['total_pss_mb']:.0f} MB, cpu {record['cpu_percent']:.0f}%")
+    parts.append(f"lr {record['lr']:.3g}")
+    parts.append(f"{record['seconds']:.1f}s")
     return " | ".join(parts)
 
 
-def progress_bar(total, initial, desc, enabled):
-    """A tqdm bar over the steps of an epoch, or None when disabled or stdout is not a terminal."""
-    if enabled is None:
-        enabled = sys.stdout.isatty()
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    class _Bar(tqdm):
-        # NOTE: no monitor thread: a worker replaced mid-run is forked from this process.
-        monitor_interval = 0
-
-    return _Bar(total=total, initial=initial, desc=desc, unit="step", leave=False, dynamic_ncols=True)
+def format_systems(record):
+    """The systems line of an epoch: throughput, where the time went, memory and CPU."""
+    uss = ",".join(f"{u:.0f}" for u in record["worker_uss_mb"]) or "-"
+    return (f"  {record['samples_per_second']:.1f} samples/s | compute "
+            f"{record['compute_seconds']:.1f}s wait {record['wait_seconds']:.1f}s (tail "
+            f"{record['tail_seconds']:.1f}s) reduce+update {record['reduce_update_seconds']:.1f}s "
+            f"eval {record['eval_seconds']:.1f}s | rss {record['parent_rss_mb']:.0f} MB, worker uss "
+            f"[{uss}] MB, pss {record['total_pss_mb']:.0f} MB, cpu {record['cpu_percent']:.0f}%")

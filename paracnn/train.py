@@ -18,12 +18,13 @@ import json
 import sys
 from pathlib import Path
 
-from .checkpoint import (default_run_dir, load_checkpoint, resolve_checkpoint_path, resume_config,
-                         run_dir_of)
+from .checkpoint import load_checkpoint, resolve_checkpoint_path, resume_config, run_dir_of
 from .errors import ConfigError, ParacnnError
 from .layer import format_shape
 from .metrics import format_report
 from .run import Run, TrainingInterrupted
+from .runfolder import claim_run_dir, finished_result, writing_to
+from .signals import ignore_signals_outside_the_run
 from .trainer import Trainer, TrainingDiverged, _as_config, all_finite, weights_hash
 from .workers import AUTO, choose_workers, evaluation_warnings, resolve_workers
 
@@ -32,7 +33,7 @@ __all__ = ["train", "evaluate", "train_from_cli", "evaluate_from_cli", "Trainer"
 
 
 def train(config=None, *, workers=None, run_dir=None, resume=None, start_method=None,
-          data_dir=None, progress=None, max_steps=None, log=print):
+          data_dir=None, progress=None, max_steps=None, log=print, overwrite=False, quiet=False):
     """Train ``config`` and return a result dict (see :meth:`paracnn.run.Run.result`).
 
     Args:
@@ -40,29 +41,44 @@ def train(config=None, *, workers=None, run_dir=None, resume=None, start_method=
             checkpoint's config is used).
         workers: worker processes, or ``auto`` (None: ``train.workers``); see
             :mod:`paracnn.workers`.
-        run_dir: the run folder (default ``runs/<config stem>-<YYYYmmdd-HHMMSS>``).
-        resume: a run folder or checkpoint file to continue from.
+        run_dir: the run folder (default: a new ``runs/<config stem>-<YYYYmmdd-HHMMSS>``).
+            A folder that already holds a run is refused (RunFolderTaken), unless
+            it is the one resumed, or ``overwrite`` moves it aside.
+        resume: a run folder or checkpoint file to continue from. A run that
+            already trained ``train.epochs`` epochs is left as it is: a line says
+            so and the result has ``finished_before: True``.
         start_method: fork, spawn, forkserver or None.
         data_dir: the dataset folder, overriding ``data.dir``.
-        progress: True/False for the progress bar; None shows it on a terminal.
+        progress: True for a progress bar, False for no progress; None for a bar
+            on a terminal and progress lines otherwise.
         max_steps: stop (with a checkpoint, as on Ctrl-C but without raising)
             once the run has taken this many optimiser steps in total.
         log: where lines go (``print`` by default).
+        overwrite: move a ``run_dir`` holding another run to ``run_dir.old-<time>``.
+        quiet: leave out each epoch's systems line (throughput, time split, memory).
 
     Raises:
         TrainingInterrupted: on SIGINT/SIGTERM, after saving ``last.json``.
+        RunFolderTaken: ``run_dir`` holds a run and neither ``resume`` nor ``overwrite`` was given.
     """
-    ckpt = None
+    ckpt = resumed_dir = None
     if resume is not None:
         ckpt = load_checkpoint(resolve_checkpoint_path(resume))
         config = resume_config(config, ckpt)
-        run_dir = run_dir or run_dir_of(ckpt["path"])
+        resumed_dir = run_dir_of(ckpt["path"])
+        run_dir = run_dir or resumed_dir
     elif config is None:
         raise ParacnnError("train() needs a config or a checkpoint to resume")
     config = _as_config(config)
+    epochs = config.data["train"]["epochs"]
+    if ckpt is not None and ckpt["epoch"] >= epochs and not ckpt.get("step_in_epoch"):
+        return finished_result(ckpt, config, Path(run_dir) if run_dir else resumed_dir, log)
     workers = choose_workers(workers, config.data["train"], log)
-    run_dir = Path(run_dir) if run_dir else default_run_dir(config)
-    run = Run(config, run_dir, ckpt, workers, start_method, data_dir, progress, max_steps, log)
+    with writing_to(run_dir or "runs"):
+        run_dir = claim_run_dir(run_dir, config, resuming_from=resumed_dir, overwrite=overwrite,
+                                log=log)
+    run = Run(config, run_dir, ckpt, workers=workers, start_method=start_method, data_dir=data_dir,
+              progress=progress, max_steps=max_steps, log=log, quiet=quiet)
     return run.execute()
 
 
@@ -151,12 +167,14 @@ def evaluation_config(saved, name, overrides=()):
 
 def train_from_cli(args, config):
     """``paracnn train``: returns the exit status (130/143 after a signal)."""
+    ignore_signals_outside_the_run()
     try:
         result = train(config, workers=getattr(args, "workers", None),
                        run_dir=getattr(args, "run_dir", None), resume=getattr(args, "resume", None),
                        start_method=getattr(args, "start_method", None),
                        data_dir=getattr(args, "data_dir", None),
-                       progress=False if getattr(args, "no_progress", False) else None)
+                       progress=False if getattr(args, "no_progress", False) else None,
+                       overwrite=getattr(args, "overwrite", False), quiet=getattr(args, "quiet", False))
     except TrainingInterrupted as e:
         print(f"paracnn: {e}", file=sys.stderr)
         return e.exit_code

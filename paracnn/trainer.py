@@ -73,7 +73,6 @@ class Trainer:
         self.train_size = len(sets.train)
         self.steps_per_epoch = math.ceil(self.train_size / self.batch_size)
         self.schedule = Schedule(tc["schedule"], tc["lr"], tc["epochs"] * self.steps_per_epoch)
-        self.global_step = 0
         del sets  # NOTE: the Engine keeps shared-memory copies; the originals can be freed.
         self.engine = Engine(self.model, splits, workers=self.workers, batch_size=self.batch_size,
                              optimizer=self.optimizer, micro_batch=tc.get("micro_batch"),
@@ -87,6 +86,18 @@ class Trainer:
         self._momentum_started = False
         # NOTE: a layer that breaks the protocol would train on wrong gradients silently.
         self.contract_checked = False
+        self._steps_at = (0, self.engine.version)  # (global step, engine version) when last set
+
+    @property
+    def global_step(self):
+        """Optimiser steps taken in the whole run.
+
+        Counted from the engine's published weight versions, so the count and
+        the weights always agree, even when a second Ctrl-C cuts a step short
+        just after the engine published it.
+        """
+        steps, version = self._steps_at
+        return steps + self.engine.version - version
 
     @property
     def weights(self):
@@ -95,7 +106,8 @@ class Trainer:
 
     def optimizer_state(self):
         """JSON-safe optimiser state, as :meth:`SGD.state_dict <paracnn.optim.SGD.state_dict>` gives it."""
-        started = self.optimizer.momentum and self._momentum_started
+        started = self.optimizer.momentum and (self._momentum_started
+                                               or self.engine.version != self._steps_at[1])
         return {"type": "sgd", "momentum_buffer": self.engine.get_momentum() if started else None}
 
     @property
@@ -134,8 +146,6 @@ class Trainer:
             raise TrainingDiverged("the gradient holds NaN or infinite values")
         if s["diverged"] == "weights":
             raise TrainingDiverged("the update made some weights NaN or infinite")
-        self.global_step += 1
-        self._momentum_started = True
         compute = s["busy"] / max(1, self.workers)
         return {"loss_sum": s["loss_sum"], "correct": s["correct"], "samples": s["samples"],
                 "lr": lr, "broadcast": 0.0, "compute": compute, "wait": s["wall"] - compute,
@@ -143,9 +153,13 @@ class Trainer:
                 "reduce_update": s["update"], "presum": s["presum"],
                 "seconds": time.perf_counter() - start}
 
-    def evaluate(self, split):
-        """A :func:`~paracnn.metrics.classification_report` of ``split`` at the current weights."""
-        loss_sum, preds, _ = self.engine.evaluate(split)
+    def evaluate(self, split, should_stop=None):
+        """A :func:`~paracnn.metrics.classification_report` of ``split`` at the current weights.
+
+        ``should_stop``: see :meth:`Engine.evaluate <paracnn.parallel.Engine.evaluate>`; it
+        raises :class:`~paracnn.parallel.EvaluationStopped`.
+        """
+        loss_sum, preds, _ = self.engine.evaluate(split, should_stop=should_stop)
         labels = self.engine.datasets[split].labels_list()
         return classification_report(labels, preds, self.num_classes, loss_sum, self.class_names)
 
@@ -163,7 +177,7 @@ class Trainer:
         self.engine.set_state([float(w) for w in ckpt["weights"]],
                               None if buf is None else [float(v) for v in buf])
         self._momentum_started = buf is not None
-        self.global_step = ckpt["step"]
+        self._steps_at = (ckpt["step"], self.engine.version)
 
     def close(self):
         self.engine.close()

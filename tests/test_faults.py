@@ -199,7 +199,7 @@ def test_cli_layer_exception_is_one_line_and_debug_shows_the_worker_traceback(tm
     assert main(args) == 1
     err = one_line(capsys.readouterr().err)
     assert err.startswith("paracnn: error: layers[3] flaky raised Unpicklable: holds a lock")
-    assert main(["--debug", *args]) == 1
+    assert main(["--debug", *args, "--overwrite"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "raise ERRORS[self.error]()" in err  # the worker's frames
     assert err.rstrip().splitlines()[-1].startswith("paracnn: error: layers[3] flaky raised")

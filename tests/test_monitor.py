@@ -7,7 +7,7 @@ import time
 
 import psutil
 
-from paracnn.monitor import KEYS, MetricsWriter, ResourceMonitor, format_epoch, progress_bar
+from paracnn.monitor import KEYS, MetricsWriter, ResourceMonitor, format_epoch, format_systems
 
 
 def record(epoch, **extra):
@@ -94,10 +94,12 @@ def test_resource_monitor_reads_workers():
         proc.join(LIVENESS)
 
 
-def test_format_epoch_and_progress_bar():
-    line = format_epoch(record(3))
-    assert line.startswith("epoch 3 | train loss 0.5000") and "val loss" in line
-    assert progress_bar(10, 0, "x", enabled=False) is None
-    bar = progress_bar(10, 2, "x", enabled=True)
-    assert bar.n == 2
-    bar.close()
+def test_an_epoch_is_a_short_ml_line_and_a_systems_line():
+    rec = record(3)
+    line = format_epoch(rec, epochs=5)
+    assert line.startswith("epoch 3/5: train loss 0.5000") and "val loss" in line
+    assert "lr " in line and "samples/s" not in line and "MB" not in line
+    assert len(line) < 120, line
+    systems = format_systems(rec)
+    assert "samples/s" in systems and "reduce+update" in systems and "MB" in systems
+    assert "loss" not in systems

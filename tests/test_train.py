@@ -32,7 +32,8 @@ def reference(tmp_path_factory):
 def test_run_folder_contents(reference):
     run = reference["run_dir"]
     names = sorted(os.listdir(run))
-    assert names == ["checkpoints", "config.yaml", "eval.json", "metrics.csv", "metrics.jsonl"]
+    assert names == ["checkpoints", "config.yaml", "eval.json", "metrics.csv", "metrics.jsonl",
+                     "steps.jsonl"]
     assert sorted(os.listdir(f"{run}/checkpoints")) == ["best.json", "last.json"]
     saved = yaml.safe_load(open(f"{run}/config.yaml"))
     assert config_from_dict(saved).data == tiny_config().data

@@ -13,6 +13,7 @@ from functools import partial
 from ..data.datasets import DATASETS, DEFAULTS as DATA_DEFAULTS
 from ..data.imageset import NORMALIZATIONS
 from ..errors import ConfigError
+from ..intervals import check_every
 from ..layer import check_bool, check_float, check_int, format_shape
 from .checks import (_apply_rules, _check, _check_choice, _check_at_most, _check_keys, _check_text,
                      _check_url, _kind, _maybe, _optional_positive_int, _positive_int, _shape,
@@ -26,6 +27,7 @@ TRAIN_DEFAULTS = {
     "nesterov": False, "weight_decay": 0.0, "schedule": "constant", "seed": 0, "workers": 0,
     "micro_batch": None, "clip_grad_norm": None, "eval_batch": None, "start_method": None,
     "max_params": None, "max_worker_failures": 3, "worker_timeout": 300.0,
+    "checkpoint_every": "5m", "log_every": None,
 }
 DATASET_IMAGES = {"mnist": ((1, 28, 28), 10), "fashion-mnist": ((1, 28, 28), 10)}
 START_METHODS = ("fork", "spawn", "forkserver")
@@ -68,6 +70,8 @@ TRAIN_RULES = {
     "max_params": _optional_positive_int,
     "max_worker_failures": partial(check_int, minimum=0),
     "worker_timeout": partial(check_float, low=0.0),
+    "checkpoint_every": check_every,
+    "log_every": _optional_positive_int,
 }
 SCHEDULE_RULES = {
     "step_size": _positive_int,

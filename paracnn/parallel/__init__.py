@@ -10,9 +10,9 @@
 - :mod:`~paracnn.parallel.shm`, :mod:`~paracnn.parallel.datasets`: shared memory.
 """
 
-from .engine import Engine, auto_micro_batch, micro_batches
+from .engine import Engine, EvaluationStopped, auto_micro_batch, micro_batches
 from .pool import WorkerError, WorkerPool, WorkerTaskError
 from .tasks import sample_seed
 
-__all__ = ["Engine", "WorkerError", "WorkerPool", "WorkerTaskError", "auto_micro_batch",
-           "micro_batches", "sample_seed"]
+__all__ = ["Engine", "EvaluationStopped", "WorkerError", "WorkerPool", "WorkerTaskError",
+           "auto_micro_batch", "micro_batches", "sample_seed"]

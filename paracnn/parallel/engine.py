@@ -57,6 +57,10 @@ SLICES_PER_WORKER = 4
 LONG_TASK = 0.02
 
 
+class EvaluationStopped(Exception):
+    """:meth:`Engine.evaluate` stopped because its ``should_stop`` returned True."""
+
+
 def auto_micro_batch(batch_size):
     """The default micro-batch size: eight micro-batches per step, 1 to 32 samples each."""
     return max(1, min(32, math.ceil(batch_size / 8)))
@@ -314,20 +318,37 @@ class Engine:
                      for k, (lo, hi) in enumerate(self.reduce_slices)]
         return _first_bad(self.pool.run(tasks))
 
-    def evaluate(self, split):
+    def evaluate(self, split, should_stop=None):
         """Inference over the whole ``split`` at the published weights.
 
         Returns ``(loss_sum, predictions, busy_seconds)``, predictions in sample
         order. The loss sum is ``math.fsum`` of the per-sample losses, exactly
         rounded, so it does not depend on how the split was chunked.
+
+        ``should_stop``, if given, is called with no arguments between chunks
+        (in-process) or between rounds of at most ``workers`` chunks (pool);
+        when it returns True, :class:`EvaluationStopped` is raised and nothing
+        is returned. The engine stays usable.
         """
         self._check_open()
         n = len(self.datasets[split])
         size = self.eval_batch or max(1, min(EVAL_CHUNK, math.ceil(n / 16)))
         tasks = [("eval", k, self.version, split, range(a, min(n, a + size)))
                  for k, a in enumerate(range(0, n, size))]
+        if should_stop is None:
+            results = self._run(tasks)
+        else:
+            results = []
+            # NOTE: rounds of one chunk per worker, so a stop waits for at most one chunk.
+            step = max(1, self.workers)
+            for a in range(0, len(tasks), step):
+                if should_stop():
+                    raise EvaluationStopped(f"evaluation of {split} stopped after "
+                                            f"{min(n, a * size):,} of {n:,} samples")
+                chunk = [(t[0], i) + t[2:] for i, t in enumerate(tasks[a:a + step])]
+                results += self._run(chunk)
         losses, preds, busy = [], [], 0.0
-        for r in self._run(tasks):
+        for r in results:
             losses += r[0]
             preds += r[1]
             busy += r[2]

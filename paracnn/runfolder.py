@@ -1,0 +1,139 @@
+"""Run folders: never overwritten, finished runs left alone, write errors said plainly.
+
+:func:`claim_run_dir` is called before a run writes anything. A folder
+holding a run (its ``config.yaml``, metrics or checkpoints) is refused with a
+:class:`RunFolderTaken` naming what is there and the two ways forward, unless
+the run resumes it or ``overwrite`` moves it to ``R.old-<YYYYmmdd-HHMMSS>``
+(nothing is ever deleted). Resuming a run that already trained its epochs
+(:func:`finished_result`) writes nothing. :func:`writing_to` turns a failed
+write in the folder into one :class:`~paracnn.errors.RunError` line.
+"""
+
+import contextlib
+import errno
+import os
+import time
+from pathlib import Path
+
+from .checkpoint import create_new_folder, default_run_dir
+from .errors import CheckpointError, RunError
+from .monitor import MetricsWriter
+from .trainer import weights_hash
+
+#: what makes a folder a run folder, in the order the refusal names them.
+RUN_FILES = ("config.yaml", "metrics.jsonl", "metrics.csv", "steps.jsonl", "eval.json", "checkpoints")
+
+
+class RunFolderTaken(RunError):
+    """``--run-dir`` names a folder that already holds a run; exit 2."""
+
+
+def run_contents(folder):
+    """The run files in ``folder`` (names; ``checkpoints/last.json`` style for checkpoints)."""
+    folder = Path(folder)
+    found = []
+    for name in RUN_FILES:
+        path = folder / name
+        if name == "checkpoints" and path.is_dir():
+            found += [f"checkpoints/{p.name}" for p in sorted(path.glob("*.json"))]
+        elif path.is_file():
+            found.append(name)
+    return found
+
+
+def claim_run_dir(run_dir, config, *, resuming_from=None, overwrite=False, log=print):
+    """The folder a run may write to, created if needed.
+
+    Args:
+        run_dir: the folder asked for, or None for a new default one.
+        config: the run's Config (its file name names a default folder).
+        resuming_from: the run folder of the checkpoint being resumed, or None.
+        overwrite: move a folder that holds another run aside instead of refusing.
+        log: where the "moved aside" line goes.
+
+    Raises:
+        RunFolderTaken: ``run_dir`` holds another run and ``overwrite`` is off.
+    """
+    if run_dir is None:
+        return default_run_dir(config)
+    run_dir = Path(run_dir)
+    same = resuming_from is not None and _same(run_dir, resuming_from)
+    if same and overwrite:
+        raise RunError(f"--overwrite cannot be used with --resume {run_dir}: the run would move "
+                       f"away from under itself; resume without --overwrite, or start a new run "
+                       f"with --run-dir")
+    found = [] if same else run_contents(run_dir)
+    if found:
+        if not overwrite:
+            shown = ", ".join(found[:4]) + (", ..." if len(found) > 4 else "")
+            aside = f"--overwrite (which moves the old folder to {run_dir.name}.old-<time>)"
+            if "checkpoints/last.json" not in found:
+                raise RunFolderTaken(f"run folder {run_dir} already holds a run ({shown}) that "
+                                     f"saved no checkpoint to resume from; start afresh with {aside}, "
+                                     f"or choose another --run-dir")
+            raise RunFolderTaken(f"run folder {run_dir} already holds a run ({shown}); continue it "
+                                 f"with --resume {run_dir}, or start afresh with {aside}")
+        moved = move_aside(run_dir)
+        log(f"moved the earlier run {run_dir} to {moved}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def move_aside(folder):
+    """Rename ``folder`` to ``<folder>.old-<YYYYmmdd-HHMMSS>`` (``-2``... if taken); return the new path."""
+    folder = Path(folder)
+    base = folder.with_name(f"{folder.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+    # NOTE: create the target first (atomically, never reused), then rename onto the empty folder.
+    target = create_new_folder(base)
+    os.replace(folder, target)
+    return target
+
+
+def _same(a, b):
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+def finished_result(ckpt, config, run_dir, log):
+    """Resuming a run that already trained its epochs: say so, write nothing, return a result.
+
+    The checkpoint is still checked against the config's model, as a resume would.
+    """
+    n = config.build_model().num_params()
+    if len(ckpt["weights"]) != n:
+        raise CheckpointError(f"checkpoint {ckpt['path']} holds {len(ckpt['weights'])} weights but "
+                              f"the model has {n}; it was saved from a different model")
+    done = ckpt["epoch"]
+    log(f"run {run_dir} already finished its {count(done, 'epoch')}; raise train.epochs with "
+        f"--set train.epochs={done + 1} (or more) to train longer")
+    history = MetricsWriter(run_dir, with_val=False).read()
+    return {"run_dir": str(run_dir), "weights_sha256": weights_hash(ckpt["weights"]),
+            "weights": [float(w) for w in ckpt["weights"]], "epochs": done, "step_in_epoch": 0,
+            "steps": ckpt["step"], "stopped": False, "checkpoint": ckpt["path"], "history": history,
+            "final": history[-1] if history else ckpt.get("metrics"), "eval": {},
+            "best": ckpt.get("best"), "num_params": len(ckpt["weights"]), "workers": None,
+            "micro_batch": None, "finished_before": True}
+
+
+@contextlib.contextmanager
+def writing_to(run_dir):
+    """A failed write in the run folder (permissions, a full disk) becomes one clear RunError."""
+    try:
+        yield
+    except OSError as e:
+        name = f" ({e.filename})" if e.filename else ""
+        raise RunError(f"cannot write to the run folder {run_dir}: {e.strerror or e}{name}; "
+                       f"{write_advice(e)}, or choose another folder with --run-dir") from None
+
+
+def write_advice(error):
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free some space"
+    return "check that the folder can be created and written (permissions, a file in the way)"
+
+
+def count(n, noun):
+    """``1 epoch``, ``2 epochs``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
