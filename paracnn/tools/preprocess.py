@@ -134,8 +134,10 @@ def _centred(digit, width, height):
     w, h = digit.size
     values = digit.tobytes()
     mass = sum(values) or 1
-    cx = sum(v * (i % w + 0.5) for i, v in enumerate(values)) / mass
-    cy = sum(v * (i // w + 0.5) for i, v in enumerate(values)) / mass
+    # NOTE: in pixel indices, as MNIST's centring put the mass at index (14.0, 14.0) (the mean
+    # over its test set is (14.00, 13.99)), half a pixel right and down of the geometric centre.
+    cx = sum(v * (i % w) for i, v in enumerate(values)) / mass
+    cy = sum(v * (i // w) for i, v in enumerate(values)) / mass
     # NOTE: clamped so a lopsided digit is shifted less rather than cut off.
     left = min(max(0, round(width / 2 - cx)), width - w)
     top = min(max(0, round(height / 2 - cy)), height - h)
