@@ -94,9 +94,9 @@ def prepare(img, shape=(1, FRAME, FRAME), invert="auto", name="image"):
         img, paper = ImageOps.invert(img), 255 - paper
     peak = img.getextrema()[1]
     if peak - paper < MIN_CONTRAST:
-        raise ImageProblem(f"{name}: no ink found (the darkest and lightest pixels differ by "
-                           f"{peak - paper} of 255); draw the digit darker, or pass --invert "
-                           f"yes/no if it is light on dark")
+        hint = "blank or too faint" if invert == "auto" else f"blank, or --invert {invert} is wrong for it"
+        raise ImageProblem(f"{name}: no ink found (nothing stands out from the background by more "
+                           f"than {max(0, round(peak - paper))} of 255 levels); is it {hint}?")
     img = img.point(_stretch_table(paper, peak))
     box = img.point([255 if v >= 255 * INK_LEVEL else 0 for v in range(256)]).getbbox()
     digit = _fit(img.crop(box), (max(1, round(BOX * width / FRAME)), max(1, round(BOX * height / FRAME))))
