@@ -10,12 +10,19 @@ Layout (``"schema": 1``)::
      "epoch": 2,            # completed epochs, or the epoch in progress when mid-epoch
      "step": 1876,          # optimiser steps taken in the whole run
      "step_in_epoch": 0,    # steps of `epoch` already taken (0 at an epoch boundary)
+     "params": [{"name": "0.weight", "shape": [6, 1, 5, 5]}, ...],   # the vector's tensors
      "weights": [...],      # the flat parameter vector, model order
      "optimizer": {"type": "sgd", "momentum_buffer": [...] | null},
      "rng": null,           # every random draw derives from (seed, epoch, index)
      "progress": {...},     # running sums of the epoch in progress
      "metrics": {...},      # the last epoch's metrics
      "best": {...}}         # best-so-far accuracy, to keep best.json consistent
+
+``params`` names each tensor of the vector in order, as PyTorch's
+``nn.Sequential`` of the same layers names it (see
+:meth:`~paracnn.model.Sequential.param_layout`), with its shape; loading into
+a model checks them (:func:`check_fits`). Checkpoints written before it
+existed have no ``params`` and are checked by length only.
 
 Floats are written with ``repr`` (what :mod:`json` does), which round-trips
 every float64 exactly, so a resumed run continues bit-identically. Files are
@@ -75,8 +82,11 @@ def _fsync_dir(folder):
 
 
 def save_checkpoint(path, *, config, weights, optimizer, epoch, step, step_in_epoch=0,
-                    metrics=None, progress=None, best=None, rng=None):
-    """Write a checkpoint to ``path`` atomically and return the path."""
+                    metrics=None, progress=None, best=None, rng=None, params=None):
+    """Write a checkpoint to ``path`` atomically and return the path.
+
+    ``params`` is the model's ``param_layout()``: ``[(name, shape), ...]``.
+    """
     state = {
         "schema": SCHEMA,
         "paracnn_version": __version__,
@@ -84,6 +94,8 @@ def save_checkpoint(path, *, config, weights, optimizer, epoch, step, step_in_ep
         "epoch": int(epoch),
         "step": int(step),
         "step_in_epoch": int(step_in_epoch),
+        "params": None if params is None else [{"name": str(name), "shape": [int(n) for n in shape]}
+                                               for name, shape in params],
         "weights": [float(w) for w in weights],
         "optimizer": optimizer,
         "rng": rng,
@@ -144,6 +156,7 @@ def load_checkpoint(path, num_params=None):
         raise CheckpointError(f"checkpoint {path} holds {len(weights)} weights but the model has "
                               f"{num_params}; it was saved from a different model")
     check_finite(weights, f"checkpoint {path} weights")
+    _check_params(state, path)
     opt = state.get("optimizer") or {}
     buf = opt.get("momentum_buffer") if isinstance(opt, dict) else None
     if buf is not None:
@@ -194,6 +207,63 @@ def _check_fields(state, path):
     best = state.get("best")
     if best is not None and not (isinstance(best.get("metric"), str) and _finite_number(best.get("value"))):
         raise damaged(f"best {_short(best)} (expected metric: name and value: number)")
+
+
+def _check_params(state, path):
+    """``params``, when present, is a list of named shapes that covers exactly the weights."""
+    params = state.get("params")
+    if params is None:
+        return
+    total = 0
+    for entry in params if isinstance(params, list) else [params]:
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        if not (isinstance(entry, dict) and isinstance(entry.get("name"), str) and isinstance(shape, list)
+                and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
+            raise CheckpointError(f"checkpoint {path} has params entry {_short(entry)} (expected "
+                                  f"name: text and shape: a list of whole numbers); it is damaged")
+        total += math.prod(shape)
+    if total != len(state["weights"]):
+        raise CheckpointError(f"checkpoint {path} lists tensors of {total} values in params but holds "
+                              f"{len(state['weights'])} weights; it is damaged")
+
+
+def check_fits(ckpt, model):
+    """Raise :class:`CheckpointError` unless ``ckpt`` was saved from a model laid out like ``model``.
+
+    Compares every tensor's name and shape and names the first that differs;
+    a checkpoint without ``params`` (written before they were recorded) is
+    checked by its number of weights only.
+    """
+    path = ckpt.get("path", "")
+    advice = "use the config it was trained with (the checkpoint's own config: paracnn evaluate does)"
+    saved = ckpt.get("params")
+    if saved is None:
+        n = model.num_params()
+        if len(ckpt["weights"]) != n:
+            raise CheckpointError(f"checkpoint {path} holds {len(ckpt['weights'])} weights but the "
+                                  f"model has {n}; it was saved from a different model; {advice}")
+        return
+    layout = model.param_layout()
+    for j in range(max(len(saved), len(layout))):
+        theirs = (saved[j]["name"], tuple(saved[j]["shape"])) if j < len(saved) else None
+        ours = layout[j] if j < len(layout) else None
+        if theirs == ours:
+            continue
+        if theirs is None:
+            what = f"the model's tensor {ours[0]} {_fmt(ours[1])} is not in the checkpoint"
+        elif ours is None:
+            what = f"the checkpoint's tensor {theirs[0]} {_fmt(theirs[1])} is not in the model"
+        elif theirs[0] == ours[0]:
+            what = (f"tensor {ours[0]} is {_fmt(theirs[1])} in the checkpoint but {_fmt(ours[1])} "
+                    f"in the model")
+        else:
+            what = (f"tensor #{j} is {theirs[0]} {_fmt(theirs[1])} in the checkpoint but {ours[0]} "
+                    f"{_fmt(ours[1])} in the model")
+        raise CheckpointError(f"checkpoint {path} was saved from a different model: {what}; {advice}")
+
+
+def _fmt(shape):
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 def resolve_checkpoint_path(path):

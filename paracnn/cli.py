@@ -91,6 +91,32 @@ examples:
   paracnn profile configs/lenet.yaml --workers 1,auto --synthetic
   paracnn profile configs/lenet.yaml --workers 1,2,4,8 --steps 10 --json p.json --plot p.png
   paracnn profile configs/tiny.yaml --workers 1,2 --layers --csv p.csv""",
+    "plot": """Writes PNG figures of a run and RUN/report.html, one self-contained page with
+the config, the metrics and every figure: per-step and per-epoch curves, the
+test confusion matrix, every conv layer's filters, feature maps and saliency
+of chosen test images, a grid of test predictions and the most confident
+mistakes. The model runs in-process from checkpoints/best.json (last.json
+when there is no best.json). Needs matplotlib: pip install "paracnn[plot]".
+
+examples:
+  paracnn plot runs/lenet-20261122-101500
+  paracnn plot runs/lenet --images 6 --out figures
+  paracnn plot runs/lenet --checkpoint runs/lenet/checkpoints/last.json""",
+    "predict": """Prepares each picture as MNIST was made (grayscale, inverted when the
+background is light, cropped to the ink, scaled into a 20x20 box, centred by
+its centre of mass in 28x28) and prints the most likely classes. Reads PNG,
+JPEG, BMP and PGM. Needs Pillow: pip install "paracnn[image]".
+
+examples:
+  paracnn predict --checkpoint runs/lenet/checkpoints/best.json my_seven.png
+  paracnn predict --checkpoint runs/lenet/checkpoints/best.json *.png --top 1 --json""",
+    "export": """Writes the weights as float64 tensors named as PyTorch's nn.Sequential of the
+same layers names them (0.weight, 0.bias, 3.weight, ...), and prints the
+nn.Sequential that load_state_dict fills (docs/export.md). Needs safetensors:
+pip install "paracnn[export]".
+
+examples:
+  paracnn export --checkpoint runs/lenet/checkpoints/best.json lenet.safetensors""",
 }
 
 
@@ -159,6 +185,30 @@ def build_parser():
     p.add_argument("--plot", metavar="FILE",
                    help='plot speedup and efficiency to a PNG (needs "paracnn[plot]")')
     p.set_defaults(handler=cmd_profile)
+
+    p = command("plot", "draw a run's curves, confusion matrix, filters, feature maps and saliency")
+    p.add_argument("run", metavar="RUN", help="a run folder written by paracnn train")
+    p.add_argument("--out", metavar="DIR", help="where to write the PNGs (default RUN/plots)")
+    p.add_argument("--images", type=int, default=4, metavar="N",
+                   help="test images for the feature-map and saliency figures (default 4)")
+    p.add_argument("--checkpoint", metavar="CKPT",
+                   help="the checkpoint to run (default RUN/checkpoints/best.json)")
+    p.add_argument("--data-dir", metavar="D", help="the folder holding the datasets")
+    p.set_defaults(handler=cmd_plot)
+
+    p = command("predict", "classify your own pictures with a trained model")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="the checkpoint to use")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, BMP or PGM files")
+    p.add_argument("--top", type=int, default=3, metavar="K", help="classes to show (default 3)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
+                   help="make the ink white on black: auto inverts when the background is light")
+    p.set_defaults(handler=cmd_predict)
+
+    p = command("export", "write a checkpoint's weights as safetensors for PyTorch")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="the checkpoint to export")
+    p.add_argument("out", metavar="OUT.safetensors", help="the file to write")
+    p.set_defaults(handler=cmd_export)
 
     from .scaffold import add_parser as add_new_layer_parser
     add_new_layer_parser(sub, parents=[common])
@@ -365,6 +415,21 @@ def cmd_profile(args):
     config = _load(args, extra)
     from .profiling import profile_from_cli
     return profile_from_cli(args, config)
+
+
+def cmd_plot(args):
+    from .tools.plot import plot_from_cli
+    return plot_from_cli(args)
+
+
+def cmd_predict(args):
+    from .tools.predict import predict_from_cli
+    return predict_from_cli(args)
+
+
+def cmd_export(args):
+    from .tools.export import export_from_cli
+    return export_from_cli(args)
 
 
 # -- entry point -----------------------------------------------------------------

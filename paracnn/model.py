@@ -6,12 +6,14 @@ insertion order (``weight`` then ``bias``). ``get_weights``/``set_weights``
 and ``get_grads`` convert between that vector and the per-layer lists.
 """
 
+import math
 import random
 from array import array
+from dataclasses import dataclass
 
-from .errors import ConfigError, ModelTooLarge, ShapeError
+from .errors import CheckpointError, ConfigError, ModelTooLarge, ShapeError
 from .layer import OverBudget, ParamBudget, format_shape, param_budget
-from .loss import softmax_cross_entropy
+from .loss import softmax, softmax_cross_entropy
 
 #: bytes one parameter value costs in a Python float list: an 8-byte slot and a 24-byte float.
 FLOAT_BYTES = 32
@@ -55,6 +57,23 @@ def _key_path(key):
     if key is None:
         return ()
     return (key,) if isinstance(key, (str, int)) else tuple(key)
+
+
+@dataclass
+class Activation:
+    """The output of one layer for one sample (see :meth:`Sequential.activations`).
+
+    Attributes:
+        index: the layer's position in the model (as in ``layers[i]`` of the config).
+        type: the layer's registry name, e.g. ``"conv2d"``.
+        shape: the output shape, without the batch dimension, e.g. ``(6, 24, 24)``.
+        values: the output as a flat list, channel-major.
+    """
+
+    index: int
+    type: str
+    shape: tuple
+    values: list
 
 
 class Sequential:
@@ -173,6 +192,106 @@ class Sequential:
     def predict(self, x):
         """Logits for one sample in inference mode."""
         return self.forward(x, training=False)
+
+    # -- looking inside: one sample, no trainer ----------------------------------
+    def logits(self, x):
+        """The logits of one sample ``x`` (a flat list), in inference mode."""
+        return self.forward(list(x), training=False)
+
+    def probabilities(self, x):
+        """The softmax probabilities of one sample, in inference mode."""
+        return softmax(self.logits(x))
+
+    def activations(self, x):
+        """Every layer's output for one sample, in inference mode: a list of :class:`Activation`.
+
+        The last one holds the logits.
+        """
+        out, h = [], list(x)
+        for i, layer in enumerate(self.layers):
+            layer.training, layer.seed = False, None
+            h = layer.forward(h)
+            out.append(Activation(i, self.types[i], tuple(self.shapes[i]), list(h)))
+        return out
+
+    def input_gradient(self, x, class_index=None):
+        """d logit[class_index] / dx for one sample, in inference mode (a saliency map).
+
+        ``class_index`` None takes the predicted class. The parameter
+        gradients are left exactly as they were: what they held before is put
+        back, deferred work included.
+
+        Returns ``(gradient, logits)``: the gradient is a flat list shaped like ``x``.
+        """
+        saved = self._save_grads()
+        first = self.layers[0]
+        needed = first.needs_input_grad
+        first.needs_input_grad = True  # NOTE: build() turns it off; training never needs dx.
+        try:
+            logits = self.logits(x)
+            if class_index is None:
+                class_index = logits.index(max(logits))
+            if not 0 <= class_index < len(logits):
+                raise ValueError(f"class_index {class_index} is out of range for "
+                                 f"{len(logits)} classes")
+            dy = [0.0] * len(logits)
+            dy[class_index] = 1.0
+            grad = self.backward(dy)
+        finally:
+            first.needs_input_grad = needed
+            self._restore_grads(saved)
+        return grad, logits
+
+    def _save_grads(self):
+        for layer in self.layers:
+            layer.sync_grads()
+        return [{name: list(g) for name, g in layer.grads.items()} for layer in self.layers]
+
+    def _restore_grads(self, saved):
+        for layer, grads in zip(self.layers, saved):
+            layer.zero_grad()
+            for name, g in grads.items():
+                layer.grads[name] = g
+
+    # -- parameters by name ------------------------------------------------------
+    def param_layout(self):
+        """``[(name, shape), ...]`` in vector order; names as PyTorch's ``nn.Sequential`` gives them.
+
+        ``"0.weight"`` is layer 0's weight; a composite layer's inner
+        parameters keep its own prefix (``"3.layers.0.weight"``).
+        """
+        return [(f"{i}.{name}", tuple(layer.param_shapes[name]))
+                for i, layer in enumerate(self.layers) for name in layer.params]
+
+    def state_dict(self):
+        """``{name: flat list}`` of every parameter (copies), names as in :meth:`param_layout`."""
+        return {f"{i}.{name}": list(p) for i, name, p in self.named_params()}
+
+    def named_grads(self):
+        """``{name: flat list}`` of every accumulated gradient, deferred work included."""
+        out = {}
+        for i, layer in enumerate(self.layers):
+            layer.sync_grads()
+            for name, g in layer.grads.items():
+                out[f"{i}.{name}"] = list(g)
+        return out
+
+    def load_state_dict(self, state):
+        """Set every parameter from ``{name: flat list}``; names and sizes must match exactly."""
+        layout = self.param_layout()
+        missing = [name for name, _ in layout if name not in state]
+        extra = [name for name in state if name not in dict(layout)]
+        if missing or extra:
+            raise CheckpointError(f"the weights do not fit the model: missing {missing or 'none'}, "
+                                  f"unexpected {extra or 'none'}")
+        flat = []
+        for name, shape in layout:
+            values = state[name]
+            if len(values) != math.prod(shape):
+                raise CheckpointError(f"{name} holds {len(values)} values but the model's {name} "
+                                      f"{format_shape(shape)} needs {math.prod(shape)}")
+            flat.extend(values)
+        self.set_weights(flat)
 
     # -- the flat parameter vector ---------------------------------------------
     def named_params(self):

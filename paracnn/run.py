@@ -230,7 +230,7 @@ class Run:
             self.acc["seconds"] = time.perf_counter() - self.epoch_start
         try:
             path = save_checkpoint(
-                path, config=self.config.data, weights=t.weights,
+                path, config=self.config.data, weights=t.weights, params=t.model.param_layout(),
                 optimizer=t.optimizer_state(), epoch=self.epoch, step=t.global_step,
                 step_in_epoch=self.step_in_epoch, metrics=self.history[-1] if self.history else None,
                 progress=self.acc if self.step_in_epoch else None, best=self.best)

@@ -14,6 +14,7 @@ import math
 import time
 from array import array
 
+from .checkpoint import check_fits
 from .contract import check_model_contract
 from .errors import CheckpointError, ParacnnError
 from .metrics import classification_report
@@ -165,6 +166,7 @@ class Trainer:
 
     def load_state(self, ckpt):
         """Take weights, optimiser state and step count from a loaded checkpoint."""
+        check_fits(ckpt, self.model)
         n = self.engine.num_params
         if len(ckpt["weights"]) != n:
             raise CheckpointError(f"checkpoint {ckpt.get('path', '')} holds {len(ckpt['weights'])} "

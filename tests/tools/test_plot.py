@@ -1,0 +1,105 @@
+"""paracnn plot: every figure of a run and a self-contained report.html."""
+
+import base64
+import json
+import re
+import shutil
+import sys
+
+import pytest
+
+from paracnn.cli import main
+from paracnn.trained import load_model
+
+pytest.importorskip("matplotlib")
+
+from paracnn.tools.plot import choose_images, evaluate, plot_run  # noqa: E402
+
+PNG = b"\x89PNG\r\n\x1a\n"
+EVERY_FIGURE = ["curves_steps.png", "curves_epochs.png", "confusion_matrix.png", "filters_layer0.png",
+                "feature_maps_0.png", "feature_maps_1.png", "feature_maps_2.png", "saliency.png",
+                "predictions.png", "mistakes.png"]
+
+
+def quiet(line):
+    pass
+
+
+@pytest.fixture(scope="module")
+def plotted(tiny_run, tmp_path_factory):
+    run, _ = tiny_run
+    copy = tmp_path_factory.mktemp("plotted") / "run"
+    shutil.copytree(run, copy)
+    return copy, plot_run(copy, images=3, log=quiet)
+
+
+def test_plot_writes_every_figure_as_a_png(plotted):
+    run, result = plotted
+    names = [f.path.name for f in result.figures]
+    assert names == EVERY_FIGURE
+    for f in result.figures:
+        assert f.path.parent == run / "plots"
+        assert f.path.read_bytes()[:8] == PNG and f.path.stat().st_size > 5000
+        assert f.title and f.about
+
+
+def test_report_is_one_page_with_every_figure_the_config_and_the_metrics(plotted):
+    run, result = plotted
+    page = result.report.read_text()
+    assert result.report == run / "report.html"
+    images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
+    assert [base64.b64decode(i) for i in images] == [f.path.read_bytes() for f in result.figures]
+    assert "dataset: synthetic" in page  # the config
+    epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    for r in epochs:
+        assert f"<td>{r['train_loss']:.4f}</td>" in page and f"<td>{r['test_accuracy']:.2%}</td>" in page
+    assert "src='" not in page.replace("src='data:", "")  # nothing outside the file
+
+
+def test_the_confusion_counts_are_the_trainers_own_evaluation(tiny_run):
+    run, result = tiny_run
+    trained = load_model(run / "checkpoints" / "last.json")
+    results = evaluate(trained, trained.test_set())
+    cm = [[0] * 10 for _ in range(10)]
+    for t, p, prob in results:
+        cm[t][p] += 1
+        assert 0.1 <= prob <= 1.0
+    assert cm == result["eval"]["test"]["confusion_matrix"]
+
+
+def test_chosen_images_take_one_class_after_another(tiny_run):
+    run, _ = tiny_run
+    test = load_model(run / "checkpoints" / "last.json").test_set()
+    chosen = choose_images(test, 12)
+    labels = [test.label(i) for i in chosen]
+    assert len(set(chosen)) == 12
+    assert labels[:10] == sorted(set(labels[:10])) and len(set(labels[:10])) == 10
+
+
+def test_a_run_without_steps_jsonl_plots_the_epoch_curves_and_says_so(tiny_run, tmp_path, capsys):
+    run, _ = tiny_run
+    copy = tmp_path / "old"
+    shutil.copytree(run, copy)
+    (copy / "steps.jsonl").unlink()
+    (copy / "checkpoints" / "best.json").unlink()
+    out = tmp_path / "figs"
+    assert main(["plot", str(copy), "--out", str(out), "--images", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "no steps.jsonl" in printed and "no checkpoints/best.json; using" in printed
+    assert not (out / "curves_steps.png").exists() and (out / "curves_epochs.png").is_file()
+    assert (out / "feature_maps_0.png").is_file() and not (out / "feature_maps_1.png").exists()
+    assert "no steps.jsonl" in (copy / "report.html").read_text()
+
+
+def test_without_matplotlib_plot_is_one_line_naming_the_extra(tiny_run, capsys, monkeypatch):
+    run, _ = tiny_run
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    assert main(["plot", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and 'pip install "paracnn[plot]"' in err
+
+
+def test_plot_of_a_folder_that_is_not_a_run_is_one_clear_error(tmp_path, capsys):
+    assert main(["plot", str(tmp_path)]) == 2
+    assert "neither checkpoints/best.json nor checkpoints/last.json" in capsys.readouterr().err
