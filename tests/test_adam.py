@@ -144,3 +144,48 @@ def test_each_step_equals_torch_optim_in_float64(name, wd):
         assert ours.exp_avg == pytest.approx(state["exp_avg"].tolist(), rel=1e-12, abs=1e-15)
         assert ours.exp_avg_sq == pytest.approx(state["exp_avg_sq"].tolist(), rel=1e-12, abs=1e-15)
     assert ours.steps == int(state["step"])
+
+
+# -- the train: keys ---------------------------------------------------------------
+
+def _write(tmp_path, train_lines):
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  input_shape: [1, 12, 12]\n  layers: [{type: flatten}, {type: dense, units: 10}]\n"
+                    "data: {dataset: synthetic}\ntrain:\n" + train_lines, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_in_a_config_is_refused_in_one_line_until_the_engine_holds_its_moments(tmp_path, name):
+    from paracnn.config import load_config
+
+    with pytest.raises(ConfigError, match=f"train.optimizer {name} is not wired into the training "
+                                          f"engine yet .*; use sgd for now") as e:
+        load_config(_write(tmp_path, f"  lr: 0.001\n  optimizer: {name}\n"))
+    assert e.value.where.endswith("c.yaml:7:3") and "\n" not in str(e.value)
+
+
+def test_betas_eps_and_warmup_steps_are_checked_and_defaulted(tmp_path):
+    from paracnn.config import load_config
+
+    train = load_config(_write(tmp_path, "  warmup_steps: 5\n")).data["train"]
+    assert (train["betas"], train["eps"], train["warmup_steps"]) == ([0.9, 0.999], 1e-8, 5)
+    for line, message in [("betas: [0.9, 1.0]", r"train.betas\[1\] must be < 1.0"),
+                          ("betas: 0.9", "train.betas must be two numbers"),
+                          ("eps: 0", "train.eps must be > 0.0"),
+                          ("warmup_steps: -2", "train.warmup_steps must be >= 0")]:
+        with pytest.raises(ConfigError, match=message):
+            load_config(_write(tmp_path, f"  {line}\n"))
+
+
+def test_the_trainer_warms_the_rate_up_over_the_first_steps():
+    from paracnn.config import config_from_dict
+    from paracnn.trainer import Trainer
+
+    cfg = {"model": {"input_shape": [1, 12, 12], "layers": [{"type": "flatten"}, {"type": "dense", "units": 10}]},
+           "data": {"dataset": "synthetic"},
+           "train": {"lr": 0.3, "batch_size": 8, "warmup_steps": 3}}
+    with Trainer(config_from_dict(cfg), workers=0, log=lambda line: None) as t:
+        batches = t.batches(0)
+        rates = [t.step(batches[k], 0)["lr"] for k in range(4)]
+    assert rates == [0.3 * 1 / 3, 0.3 * 2 / 3, 0.3, 0.3]
