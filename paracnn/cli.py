@@ -57,6 +57,14 @@ examples:
     "evaluate": """examples:
   paracnn evaluate --checkpoint runs/lenet-20261122-101500/checkpoints/best.json
   paracnn evaluate --checkpoint runs/lenet-20261122-101500/checkpoints/best.json --workers 4 --json""",
+    "compare": """Per parameter tensor and overall: the L2 distance ||A - B||, the relative change
+||A - B|| / ||B|| (B is the reference) and the cosine similarity, plus both
+runs' test accuracy and loss. The runs must have the same architecture.
+
+examples:
+  paracnn compare runs/jitter-10 runs/clean
+  paracnn compare runs/a runs/b --checkpoint-name best.json
+  paracnn compare runs/a/checkpoints/last.json runs/b --json""",
     "profile": """Times the in-process serial step, then the step on each worker count, and
 calibrates what the hardware delivers before, during and after each run (a
 pure-CPU burn in 1 and in as many processes). Reports speedup, efficiency,
@@ -116,6 +124,14 @@ def build_parser():
                    help="multiprocessing start method: fork, spawn or forkserver")
     p.add_argument("--data-dir", metavar="D", help="the folder holding the datasets")
     p.set_defaults(handler=cmd_evaluate)
+
+    p = command("compare", "compare two runs' weights per tensor: L2 distance, relative change, cosine")
+    p.add_argument("run_a", metavar="RUN_A", help="a run folder or checkpoint file")
+    p.add_argument("run_b", metavar="RUN_B", help="the reference run folder or checkpoint file")
+    p.add_argument("--checkpoint-name", default="last.json", metavar="NAME",
+                   help="the checkpoint to take from a run folder (default last.json; e.g. best.json)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=cmd_compare)
 
     p = command("profile", "measure how the training step scales with worker processes")
     _config_args(p)
@@ -280,6 +296,11 @@ def _flag_override(flag, value, path):
 def cmd_evaluate(args):
     from .train import evaluate_from_cli
     return evaluate_from_cli(args) or 0
+
+
+def cmd_compare(args):
+    from .compare import compare_from_cli
+    return compare_from_cli(args)
 
 
 def cmd_profile(args):
