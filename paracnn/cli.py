@@ -78,6 +78,14 @@ examples:
   paracnn evaluate runs/lenet-20261122-101500 --set data.test_limit=null
   paracnn evaluate runs/lenet-20261122-101500/checkpoints/best.json --set data.dataset=fashion-mnist
   paracnn evaluate runs/lenet-20261122-101500/checkpoints/best.json --workers 2 --json""",
+    "compare": """Per parameter tensor and overall: the L2 distance ||A - B||, the relative change
+||A - B|| / ||B|| (B is the reference) and the cosine similarity, plus both
+runs' test accuracy and loss. The runs must have the same architecture.
+
+examples:
+  paracnn compare runs/jitter-10 runs/clean
+  paracnn compare runs/a runs/b --checkpoint-name best.json
+  paracnn compare runs/a/checkpoints/last.json runs/b --json""",
     "profile": """Times the in-process serial step, then the step on each worker count, and
 calibrates what the hardware delivers before, during and after each run: the
 model's own training step (forward and backward on fixed inputs, no
@@ -170,6 +178,14 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="print JSON")
     _worker_args(p, default="auto")
     p.set_defaults(handler=cmd_evaluate)
+
+    p = command("compare", "compare two runs' weights per tensor: L2 distance, relative change, cosine")
+    p.add_argument("run_a", metavar="RUN_A", help="a run folder or checkpoint file")
+    p.add_argument("run_b", metavar="RUN_B", help="the reference run folder or checkpoint file")
+    p.add_argument("--checkpoint-name", default="last.json", metavar="NAME",
+                   help="the checkpoint to take from a run folder (default last.json; e.g. best.json)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=cmd_compare)
 
     p = command("profile", "measure how the training step scales with worker processes")
     _config_args(p)
@@ -406,6 +422,11 @@ def cmd_evaluate(args):
                            "paracnn evaluate runs/lenet-20261122-101500")
     from .train import evaluate_from_cli
     return evaluate_from_cli(args) or 0
+
+
+def cmd_compare(args):
+    from .compare import compare_from_cli
+    return compare_from_cli(args)
 
 
 def cmd_profile(args):

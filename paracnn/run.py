@@ -178,6 +178,8 @@ class Run:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "checkpoints").mkdir(exist_ok=True)
             atomic_write_text(self.run_dir / "config.yaml", self.config.to_yaml())
+            if t.label_noise is not None:
+                atomic_write_text(self.run_dir / "label_noise.json", t.label_noise.to_json())
         self.metrics = MetricsWriter(self.run_dir, "val" in t.splits)
         self.log_every = self.config.data["train"].get("log_every") or max(1, t.steps_per_epoch // 40)
         self.view.log_every = self.log_every

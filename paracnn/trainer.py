@@ -68,12 +68,14 @@ class Trainer:
         self.clip = tc.get("clip_grad_norm")
         sets = load_datasets(cfg["data"], seed=self.seed, data_dir=data_dir)
         self.class_names, self.num_classes = sets.classes, sets.num_classes
+        self.label_noise = sets.label_noise  # written to RUN/label_noise.json by paracnn.run
         splits = {"train": sets.train, "test": sets.test}
         if sets.val is not None:
             splits["val"] = sets.val
         self.train_size = len(sets.train)
         self.steps_per_epoch = math.ceil(self.train_size / self.batch_size)
-        self.schedule = Schedule(tc["schedule"], tc["lr"], tc["epochs"] * self.steps_per_epoch)
+        self.schedule = Schedule(tc["schedule"], tc["lr"], tc["epochs"] * self.steps_per_epoch,
+                                 warmup_steps=tc["warmup_steps"])
         del sets  # NOTE: the Engine keeps shared-memory copies; the originals can be freed.
         self.engine = Engine(self.model, splits, workers=self.workers, batch_size=self.batch_size,
                              optimizer=self.optimizer, micro_batch=tc.get("micro_batch"),

@@ -81,8 +81,8 @@ def test_schedules():
 
 
 def test_bad_settings_are_config_errors():
-    with pytest.raises(ConfigError, match="unknown optimizer 'adamw'"):
-        make_optimizer({"optimizer": "adamw"})
+    with pytest.raises(ConfigError, match="unknown optimizer 'rmsprop'"):
+        make_optimizer({"optimizer": "rmsprop"})
     with pytest.raises(ConfigError, match="momentum"):
         make_optimizer({"momentum": 1.5})
     with pytest.raises(ConfigError, match="nesterov needs momentum"):

@@ -10,11 +10,14 @@ import math
 import multiprocessing
 from functools import partial
 
+from ..data.augment import AUGMENT_RULES
 from ..data.datasets import DATASETS, DEFAULTS as DATA_DEFAULTS
+from ..data.label_noise import LABEL_NOISE_RULE
 from ..data.imageset import NORMALIZATIONS
 from ..errors import ConfigError
 from ..intervals import check_every
 from ..layer import check_bool, check_float, check_int, format_shape
+from ..optim import OPTIMIZERS
 from .checks import (_apply_rules, _check, _check_choice, _check_at_most, _check_keys, _check_text,
                      _check_url, _kind, _maybe, _optional_positive_int, _positive_int, _shape,
                      _with_defaults)
@@ -28,6 +31,7 @@ TRAIN_DEFAULTS = {
     "micro_batch": None, "clip_grad_norm": None, "eval_batch": None, "start_method": None,
     "max_params": None, "max_worker_failures": 3, "worker_timeout": 300.0,
     "checkpoint_every": "5m", "log_every": None,
+    "betas": [0.9, 0.999], "eps": 1e-8, "warmup_steps": 0,
 }
 DATASET_IMAGES = {"mnist": ((1, 28, 28), 10), "fashion-mnist": ((1, 28, 28), 10)}
 START_METHODS = ("fork", "spawn", "forkserver")
@@ -50,13 +54,19 @@ def _check_workers(name, value):
     if isinstance(value, str):
         raise ConfigError(f"{name} must be a number of worker processes or auto, got {value!r}")
     return _check_at_most(name, value, minimum=0, maximum=1024)
+def _betas(name, value):
+    if not isinstance(value, list) or len(value) != 2:
+        raise ConfigError(f"{name} must be two numbers [beta1, beta2], such as [0.9, 0.999], "
+                          f"got {value!r}")
+    return [check_float(f"{name}[{i}]", v, low=0.0, high=1.0, high_open=True)
+            for i, v in enumerate(value)]
 
 
 # Each rule is called as rule(dotted_name, value); see paracnn/config/checks.py.
 TRAIN_RULES = {
     "epochs": _positive_int,
     "batch_size": _positive_int,
-    "optimizer": partial(_check_choice, options=("sgd",)),
+    "optimizer": partial(_check_choice, options=OPTIMIZERS),
     "lr": partial(check_float, low=0.0, low_open=True),
     "momentum": partial(check_float, low=0.0, high=1.0, high_open=True),
     "nesterov": check_bool,
@@ -72,6 +82,9 @@ TRAIN_RULES = {
     "worker_timeout": partial(check_float, low=0.0),
     "checkpoint_every": check_every,
     "log_every": _optional_positive_int,
+    "betas": _betas,
+    "eps": partial(check_float, low=0.0, low_open=True),
+    "warmup_steps": partial(check_int, minimum=0),
 }
 SCHEDULE_RULES = {
     "step_size": _positive_int,
@@ -89,6 +102,7 @@ DATA_RULES = {
     "normalize": partial(_check_choice, options=NORMALIZATIONS),
     "mean": check_float,
     "std": partial(check_float, low=0.0, low_open=True),
+    "label_noise": LABEL_NOISE_RULE,
 }
 SYNTHETIC_RULES = {
     "train_size": _positive_int,
@@ -138,6 +152,12 @@ def _validate_train(train, registry=None):
     if out["nesterov"] and out["momentum"] == 0.0:
         raise ConfigError("train.nesterov needs momentum > 0", key=("train", "nesterov"))
     out["schedule"] = _schedule(out["schedule"], out["lr"])
+    if out["optimizer"] != "sgd":
+        # NOTE: paracnn.optim.Adam is complete and tested against torch; the engine must first hold
+        # its two moment buffers in shared memory (issue 16), so no run can half-use it.
+        raise ConfigError(f"train.optimizer {out['optimizer']} is not wired into the training "
+                          f"engine yet (its update is ready in paracnn.optim, the engine's moment "
+                          f"buffers are not); use sgd for now", key=("train", "optimizer"))
     return out
 
 
@@ -178,7 +198,19 @@ def _validate_data(data, registry=None):
     out = _apply_rules(out, DATA_RULES, "data")
     if "synthetic" in out:
         out["synthetic"] = _synthetic(out["synthetic"], defaults.get("synthetic") or {})
+    if "augment" in out:
+        out["augment"] = _augment(out["augment"], defaults["augment"])
     return out
+
+
+def _augment(value, defaults):
+    path = ("data", "augment")
+    if not isinstance(value, dict):
+        raise ConfigError(f"data.augment must be a mapping such as {{jitter: 0.1}}, got "
+                          f"{_kind(value)}", key=path)
+    _check_keys(value, tuple(defaults), path, "data.augment")
+    return _apply_rules({**defaults, **value}, AUGMENT_RULES, "data.augment", path=path,
+                        present=value)
 
 
 def _synthetic(value, defaults):

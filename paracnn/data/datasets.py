@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import ConfigError
+from .augment import AUGMENT_DEFAULTS, Augment
 from .checksums import CLASSES, SHA256, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 from .download import ensure_dataset
 from .idx import load_idx_pair
 from .imageset import NORMALIZATIONS, ImageSet, make_table
+from .label_noise import LabelNoise, corrupt_labels
 from .synthetic import make_synthetic
 
 #: Dataset names ``data.dataset`` accepts.
@@ -35,6 +37,8 @@ DEFAULTS = {
     "mean": 0.1307,           # for standardize
     "std": 0.3081,
     "synthetic": {"train_size": 512, "test_size": 128, "image_shape": [1, 12, 12], "num_classes": 10},
+    "augment": dict(AUGMENT_DEFAULTS),  # perturbations of training samples (data/augment.py)
+    "label_noise": 0.0,       # fraction of training labels replaced by another class
 }
 
 
@@ -48,6 +52,7 @@ class Datasets:
         test: the test set.
         source: the folder the files came from, or ``"synthetic"``.
         classes: a name per class, for reports.
+        label_noise: the training labels ``data.label_noise`` replaced, or None.
     """
 
     train: ImageSet
@@ -55,6 +60,7 @@ class Datasets:
     test: ImageSet
     source: str = ""
     classes: Optional[list] = None
+    label_noise: Optional[LabelNoise] = None
 
     @property
     def shape(self):
@@ -67,10 +73,12 @@ class Datasets:
 
 
 def with_defaults(data_cfg):
-    """``data_cfg`` over :data:`DEFAULTS` (one level deep for ``synthetic``); the input is not changed."""
+    """``data_cfg`` over :data:`DEFAULTS` (one level deep for ``synthetic`` and ``augment``);
+    the input is not changed."""
     cfg = copy.deepcopy(DEFAULTS)
     data_cfg = dict(data_cfg or {})
     cfg["synthetic"].update(data_cfg.pop("synthetic", None) or {})
+    cfg["augment"].update(data_cfg.pop("augment", None) or {})
     cfg.update(data_cfg)
     return cfg
 
@@ -110,9 +118,14 @@ def split_validation(train, fraction, seed):
 def load_datasets(data_cfg, seed=0, data_dir=None, checksums=None):
     """Load (or generate) the sets the ``data:`` config describes.
 
+    Label noise (``label_noise``) is applied to the training part after the
+    validation split, and the training set carries the ``augment``
+    perturbations; validation and test sets are never perturbed.
+
     Args:
         data_cfg: the ``data:`` mapping; missing keys take :data:`DEFAULTS`.
-        seed: the run seed; it picks the validation split and the synthetic data.
+        seed: the run seed; it picks the validation split, the synthetic data
+            and the corrupted labels.
         data_dir: a folder given on the command line; it overrides ``data.dir``.
         checksums: ``{file name without .gz: SHA-256}`` to verify instead of the
             official table (``{}`` verifies nothing); for tests with fake files.
@@ -134,7 +147,10 @@ def load_datasets(data_cfg, seed=0, data_dir=None, checksums=None):
         train, test, source = _from_files(name, cfg, data_dir or cfg["dir"], checksums, table)
         classes = CLASSES.get(name)
     train, val = split_validation(_first(train, cfg["train_limit"]), cfg["validation"], seed)
-    return Datasets(train, val, _first(test, cfg["test_limit"]), source, classes)
+    augment = Augment.from_config(cfg["augment"])
+    train, noise = corrupt_labels(train, cfg["label_noise"], seed)
+    return Datasets(train.with_augment(augment), val, _first(test, cfg["test_limit"]), source,
+                    classes, noise)
 
 
 def _from_files(name, cfg, data_dir, checksums, table):

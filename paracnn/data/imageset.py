@@ -8,6 +8,8 @@ buffers, so nothing is copied.
 
 from array import array
 
+from .augment import augment_seed
+
 #: The normalisations :func:`make_table` knows; all are affine in the pixel value.
 NORMALIZATIONS = ("unit", "centered", "standardize")
 
@@ -51,6 +53,10 @@ class ImageSet:
             order, or None for all ``N`` in order.
         table: the 256 floats pixels map to (see :func:`make_table`); default ``"unit"``.
 
+    Attributes:
+        augment: the :class:`~paracnn.data.augment.Augment` that
+            :meth:`train_sample` applies, or None (set it with :meth:`with_augment`).
+
     Shape:
         ``sample(i)`` gives a flat list of ``C*H*W`` floats, channel-major
         (index ``c*H*W + y*W + x``), and an int label.
@@ -77,6 +83,7 @@ class ImageSet:
         if len(self.table) != 256:
             raise ValueError(f"{name}: table must hold 256 floats, not {len(self.table)}")
         self.images = self.labels = None
+        self.augment = None
         self.count = len(labels)
         self._attach(images, labels)
 
@@ -110,6 +117,26 @@ class ImageSet:
         j = self.position(i)
         off = j * self.size
         return list(map(self.table.__getitem__, self.images[off:off + self.size])), self.labels[j]
+
+    def train_sample(self, i, seed, epoch):
+        """Sample ``i`` as the training step sees it in ``epoch`` of a run seeded with ``seed``.
+
+        The same as :meth:`sample` unless the set carries an :attr:`augment`;
+        then the perturbations of ``(seed, epoch, i)``, the same in any process.
+        """
+        if self.augment is None:
+            return self.sample(i)
+        j = self.position(i)
+        off = j * self.size
+        x = self.augment.apply(self.images[off:off + self.size], self.table, self.shape,
+                               augment_seed(seed, epoch, i))
+        return x, self.labels[j]
+
+    def with_augment(self, augment):
+        """The same set (same buffers) whose :meth:`train_sample` applies ``augment`` (None: none)."""
+        new = self._copy(self.images, self.labels, self.indices, self.name)
+        new.augment = augment
+        return new
 
     def pixels(self, i):
         """The raw uint8 pixels of sample ``i`` as ``bytes`` (for augmentation)."""

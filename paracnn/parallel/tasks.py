@@ -129,7 +129,7 @@ class Compute:
         model.zero_grad()
         loss_sum, correct = 0.0, 0
         for i in indices:
-            x, y = data.sample(i)
+            x, y = data.train_sample(i, seed, epoch)
             loss, pred = model.train_sample(x, y, seed=sample_seed(seed, epoch, i))
             loss_sum += loss
             correct += pred == y
