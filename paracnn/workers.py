@@ -74,7 +74,8 @@ def idle_warning(workers, tasks, holding, advice):
     if workers <= tasks:
         return None
     idle = workers - tasks
-    return f"{workers} workers but {holding}, so {idle} of them {'sits' if idle == 1 else 'sit'} idle; {advice}"
+    verb = "sits" if idle == 1 else "sit"
+    return f"{workers} workers but {holding}, so {idle} of them {verb} idle; {advice}"
 
 
 def worker_warnings(workers, train_cfg, cpus=None):
