@@ -49,6 +49,7 @@ class Progress:
         self.last_line = time.monotonic()
         self.smoothed = None  # (samples, seconds), exponentially weighted
         self.timed_steps, self.timed_seconds = 0, 0.0  # this epoch, this session: for the ETA
+        self.eval_ticks = {}  # split: ticks its last evaluation took (the next one's bar total)
 
     def say(self, line):
         """Print ``line`` above the bars (or through ``log`` when there is none)."""
@@ -127,22 +128,33 @@ class EvalProgress:
     """Shows that an evaluation is running: a bar on a terminal, a line after a long silence."""
 
     def __init__(self, progress, split, samples):
-        self.progress = progress
+        self.progress, self.split = progress, split
         self.what = f"evaluating {split} ({samples:,} samples)"
         self.start = time.monotonic()
+        self.ticks = 0
         self.bar = None
         if progress.mode == "bar":
-            self.bar = _tqdm(total=None, desc=self.what, leave=False, bar_format="{desc}: {elapsed}")
+            # NOTE: the engine does not say how far it got, only when it may be stopped (between
+            # chunks); the first evaluation of a split counts those calls, later ones show a bar.
+            total = progress.eval_ticks.get(split)
+            self.bar = _tqdm(total=total, desc=self.what, leave=False,
+                             bar_format="{desc}: {elapsed}" if total is None else
+                             "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
 
     def tick(self):
         """Called between chunks of the evaluation."""
+        self.ticks += 1
         if self.bar is not None:
-            self.bar.update(0)
+            if self.bar.total is None or self.bar.n + 1 < self.bar.total:
+                self.bar.update(1 if self.ticks > 1 else 0)
             self.bar.refresh()
         elif self.progress.mode == "lines" and time.monotonic() - self.progress.last_line >= LINE_SECONDS:
             self.progress.say(f"{self.what}: {time.monotonic() - self.start:.0f} s so far")
 
-    def close(self):
+    def close(self, finished=False):
+        """Remove the indicator; ``finished``: the evaluation ran to its end (its ticks count)."""
+        if finished:
+            self.progress.eval_ticks[self.split] = self.ticks
         if self.bar is not None:
             self.bar.close()
             self.bar = None

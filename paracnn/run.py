@@ -251,14 +251,14 @@ class Run:
         for split in ("val", "test"):
             if split not in t.splits:
                 continue
-            self.view.evaluating(split, len(t.engine.datasets[split]))
+            shown = self.view.evaluating(split, len(t.engine.datasets[split]))
             try:
                 with self.signals.interruptible():
                     reports[split] = t.evaluate(split, should_stop=self._should_stop_evaluating)
             except StopNow:
                 raise EvaluationStopped("a second signal") from None
             finally:
-                self.view.eval.close()
+                shown.close(finished=split in reports)
         return reports
 
     def _end_epoch(self, monitor, steps):

@@ -135,3 +135,19 @@ def test_broadcast_seconds_is_described_as_it_is_always_zero(tmp_path):
     assert "always 0: nothing is broadcast" in monitor.__doc__
     result = train(tiny_config(), workers=2, run_dir=tmp_path / "run", progress=False, log=quiet)
     assert [r["broadcast_seconds"] for r in result["history"]] == [0.0, 0.0]
+
+
+def test_the_evaluation_bar_counts_its_chunks_once_it_knows_how_many_there_are():
+    view = Progress("bar", quiet, epochs=2, log_every=1)
+    first = view.evaluating("test", 32)
+    assert first.bar.total is None  # the first time: elapsed time only
+    for _ in range(4):
+        first.tick()
+    first.close(finished=True)
+    second = view.evaluating("test", 32)
+    assert second.bar.total == 4
+    second.tick()
+    second.tick()
+    assert second.bar.n == 1  # one chunk done when the second one starts
+    second.close(finished=False)  # stopped: the count of a finished evaluation stays
+    assert view.eval_ticks == {"test": 4} and view.eval is None

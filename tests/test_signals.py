@@ -100,6 +100,23 @@ def test_a_signal_during_evaluation_stops_it_with_a_checkpoint_and_is_not_a_comp
     wait_for(lambda: not any(map(pid_alive, workers)), "exit of the workers", None)
 
 
+def test_the_first_ctrl_c_while_training_says_what_will_happen_then_stops_after_the_step(tmp_path):
+    cfg = slow_dict(epochs=1, batch_size=48)  # ten long steps
+    cfg["data"]["synthetic"].update(train_size=480, test_size=8)
+    proc, run = start(tmp_path, cfg)
+    try:
+        wait_for(lambda: len(rows(run)) >= 1, "finished step", proc)
+        proc.send_signal(signal.SIGINT)
+    finally:
+        status = finish(proc)
+    out, err = (tmp_path / "out.txt").read_text(), (tmp_path / "err.txt").read_text()
+    assert status == 130, err
+    assert "Ctrl-C: stopping after this step; Ctrl-C again to stop now" in out
+    state = load_checkpoint(run / "checkpoints" / "last.json")
+    assert 1 <= state["step"] == state["step_in_epoch"] < 10
+    assert f"step {state['step']}/10" in err and "dropped" not in err, err
+
+
 def test_a_second_ctrl_c_drops_the_step_in_progress_and_saves_the_last_finished_one(tmp_path):
     cfg = slow_dict(epochs=1, batch_size=48)  # ten long steps
     cfg["data"]["synthetic"].update(train_size=480, test_size=8)
