@@ -136,3 +136,26 @@ def test_plugin_layers_and_every_builtin_map_to_torch_modules(tmp_path):
         x, _ = test.sample(i)
         theirs = net(torch.tensor(x, dtype=torch.float64).reshape(1, 1, 12, 12))[0].tolist()
         assert _max_relative_error(trained.model.logits(x), theirs) <= 1e-9
+
+
+def test_the_pytorch_lines_in_docs_export_md_load_an_export_of_configs_lenet(tmp_path, monkeypatch):
+    """The documented nn.Sequential, run as written, takes the file and gives paracnn's logits."""
+    torch = pytest.importorskip("torch")
+    import random
+    import re
+    from pathlib import Path
+
+    from paracnn.config import load_config
+
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root / "configs" / "lenet.yaml")
+    path = _checkpoint(config.data, tmp_path, seed=3)
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "--checkpoint", str(path), "lenet.safetensors"]) == 0
+    code = re.findall(r"```python\n(.*?)```", (root / "docs" / "export.md").read_text(), re.S)[0]
+    namespace = {}
+    exec(code, namespace)  # noqa: S102 - our own documentation
+    rng = random.Random(0)
+    x = [rng.uniform(-0.5, 0.5) for _ in range(784)]
+    theirs = namespace["model"](torch.tensor(x, dtype=torch.float64).reshape(1, 1, 28, 28))[0].tolist()
+    assert _max_relative_error(load_model(path).model.logits(x), theirs) <= 1e-9

@@ -103,3 +103,23 @@ def test_without_matplotlib_plot_is_one_line_naming_the_extra(tiny_run, capsys, 
 def test_plot_of_a_folder_that_is_not_a_run_is_one_clear_error(tmp_path, capsys):
     assert main(["plot", str(tmp_path)]) == 2
     assert "neither checkpoints/best.json nor checkpoints/last.json" in capsys.readouterr().err
+
+
+def test_curves_draw_train_validation_and_test_where_present():
+    from paracnn.tools.curves import epoch_curves, step_curves
+
+    epochs = [{"epoch": e, "steps": 4, "train_loss": 1.0 / e, "train_accuracy": 0.5 + 0.1 * e,
+               "val_loss": 1.1 / e, "val_accuracy": 0.45 + 0.1 * e,
+               "test_loss": 1.2 / e, "test_accuracy": 0.4 + 0.1 * e} for e in (1, 2, 3)]
+    steps = [{"step": s, "epoch": (s - 1) // 4 + 1, "loss": 2.0 / s, "accuracy": 0.05 * s, "lr": 0.1,
+              "samples_per_second": 100.0, "seconds": s} for s in range(1, 13)]
+    loss_ax, acc_ax = epoch_curves(epochs).axes
+    assert [line.get_label() for line in loss_ax.lines] == [
+        "train (mean over the epoch's steps)", "validation", "test"]
+    assert list(acc_ax.lines[1].get_ydata()) == pytest.approx([55.0, 65.0, 75.0])
+    loss_ax, acc_ax = step_curves(steps, epochs).axes
+    labels = [line.get_label() for line in loss_ax.lines]
+    assert labels[:3] == ["train (mean over the steps since the previous point)",
+                          "val (end of each epoch)", "test (end of each epoch)"]
+    assert list(loss_ax.lines[1].get_xdata()) == [4, 8, 12]  # each epoch's evaluation at its last step
+    assert len(loss_ax.lines) == 3 + 2  # and a dotted line between epochs
