@@ -235,7 +235,7 @@ def check_fits(ckpt, model):
     checked by its number of weights only.
     """
     path = ckpt.get("path", "")
-    advice = "use the config it was trained with (the checkpoint's own config: paracnn evaluate does)"
+    advice = "load it with the config it was trained with"
     saved = ckpt.get("params")
     if saved is None:
         n = model.num_params()

@@ -4,6 +4,14 @@ The trainer moves parameters between processes as **one flat float64 vector**
 (``array('d')``), in a fixed order: layers in order, each layer's parameters in
 insertion order (``weight`` then ``bias``). ``get_weights``/``set_weights``
 and ``get_grads`` convert between that vector and the per-layer lists.
+
+Parameters also have names, as PyTorch's ``nn.Sequential`` of the same layers
+names them (``0.weight``, ``3.bias``): :meth:`Sequential.param_layout`,
+``state_dict``/``load_state_dict`` and ``named_grads``. To look inside a
+trained network one sample at a time, without the trainer: ``logits``,
+``probabilities``, ``activations`` (every layer's output) and
+``input_gradient`` (a saliency map); :func:`paracnn.trained.load_model` builds
+a model from a checkpoint in one call.
 """
 
 import math

@@ -321,8 +321,9 @@ CHECKPOINTS = [
     ("checkpoint-newer-schema", evaluate_tampered(setter("schema", 7)), 2,
      r"^paracnn: error: checkpoint .*last.json has schema 7, newer than this paracnn .* upgrade paracnn$"),
     ("checkpoint-weight-count", resume_tampered(set_layer("units", 13)), 2,
-     r"^paracnn: error: checkpoint .*last.json holds 832 weights but the model has 901; it was saved "
-     r"from a different model$"),
+     r"^paracnn: error: checkpoint .*last.json was saved from a different model: tensor 1\.weight is "
+     r"\(12, 64\) in the checkpoint but \(13, 64\) in the model; load it with the config it was "
+     r"trained with$"),
     ("checkpoint-missing-weight", evaluate_tampered(lambda s: s["weights"].pop()), 2,
      r"^paracnn: error: checkpoint .*last.json has a momentum buffer of the wrong length \(832, "
      r"expected 831\)|holds 831 weights"),

@@ -161,14 +161,10 @@ def _filters(trained, save):
 
 def choose_images(test, n):
     """``n`` test positions: the first image of each class in turn, then the next of each."""
-    seen, by_class = 0, {}
+    by_class = {}
     for i in range(len(test)):
         by_class.setdefault(test.label(i), []).append(i)
-        seen += 1
-        if seen >= 50 * n and len(by_class) >= min(n, test.num_classes):
-            break
-    order = []
-    rank = 0
+    order, rank = [], 0
     while len(order) < n and any(rank < len(v) for v in by_class.values()):
         order += [v[rank] for _, v in sorted(by_class.items()) if rank < len(v)]
         rank += 1
