@@ -92,10 +92,10 @@ class Dense(Layer):
         # vector, then added once: the order of the deferred dots below.
         if self._pending_w is None:
             self._pending_w = [0.0] * len(self.params["weight"])
-        self._pending_dy.append(None)  # only counted, towards max_pending
         dx = J.dense_backward(self._x, dy, self.params["weight"], self._pending_w,
                               self.needs_input_grad)
-        if len(self._pending_dy) >= self.max_pending:
+        self._pending_n += 1
+        if self._pending_n >= self.max_pending:
             self.sync_grads()
         if self.bias:
             K.add_into(self.grads["bias"], dy)
@@ -105,6 +105,7 @@ class Dense(Layer):
         if self._pending_w is not None:
             J.add_to(self.grads["weight"], self._pending_w)
             self._forget_pending()
+            return
         if not self._pending_dy:
             return
         n_in, gw = self.input_shape[0], self.grads["weight"]
@@ -115,7 +116,8 @@ class Dense(Layer):
         self._forget_pending()
 
     def _forget_pending(self):
-        self._pending_x, self._pending_dy, self._pending_w = [], [], None
+        # CPython keeps the samples (x, dy); the JIT path keeps their running sum dW and a count.
+        self._pending_x, self._pending_dy, self._pending_w, self._pending_n = [], [], None, 0
 
     def zero_grad(self):
         super().zero_grad()
