@@ -17,8 +17,16 @@ Conventions: a padded input is ``x + PAD`` where the element at ``len(x)`` is
 column reads), so an index table can point at either.
 """
 
+import os
+import platform
 from itertools import compress, repeat
 from operator import add, itemgetter, mul
+
+#: True under PyPy: the layers then run :mod:`paracnn.jit_kernels` instead of
+#: these functions. ``PARACNN_KERNELS=jit`` or ``=c`` forces a choice (tests,
+#: benchmarks); it is read once, at import.
+JIT = os.environ.get("PARACNN_KERNELS", "").lower() == "jit" or (
+    platform.python_implementation() == "PyPy" and os.environ.get("PARACNN_KERNELS", "").lower() != "c")
 
 try:
     from math import sumprod
@@ -275,7 +283,7 @@ def relu_backward(y, dy):
 
 
 __all__ = [
-    "HAVE_SUMPROD", "PAD", "sumprod", "dots", "matvec", "rows_of", "chunks", "add_into",
+    "JIT", "HAVE_SUMPROD", "PAD", "sumprod", "dots", "matvec", "rows_of", "chunks", "add_into",
     "scaled", "window_table", "with_bias_column", "pool_table", "gather", "conv_forward",
     "live_patches", "weight_grads", "conv_input_cols", "Scatter", "argmax_sources", "route", "relu",
     "relu_backward",

@@ -29,6 +29,7 @@ import difflib
 import functools
 import os
 import re
+import sys
 from dataclasses import dataclass
 from importlib import metadata
 from operator import attrgetter
@@ -102,7 +103,13 @@ def _as_entry(item):
 
 def discover():
     """Every ``paracnn.layers`` entry point of the installed distributions."""
-    return [_as_entry(ep) for ep in metadata.entry_points(group=GROUP)]
+    if sys.version_info >= (3, 10):
+        return [_as_entry(ep) for ep in metadata.entry_points(group=GROUP)]
+    # NOTE: Python 3.9 (PyPy 7.3) has no ``group=`` and its EntryPoint has no
+    # ``.dist``, so the distribution that registers each layer is read here.
+    return [_as_entry((ep, dist.metadata["Name"] or "<unknown distribution>", dist.version or ""))
+            for dist in metadata.distributions()
+            for ep in dist.entry_points if ep.group == GROUP]
 
 
 class Registry:

@@ -159,7 +159,7 @@ name = "$dist"
 version = "0.1.0"
 description = "The $name layer for paracnn"
 readme = "README.md"
-requires-python = ">=3.10"
+requires-python = ">=3.9"
 dependencies = ["paracnn>=$paracnn_version"]
 
 [project.optional-dependencies]

@@ -1,5 +1,6 @@
 """What max- and average-pooling share: arguments, shape checks and the window table."""
 
+from .. import jit_kernels as J
 from .. import kernels as K
 from ..errors import ShapeError
 from ..layer import Layer, check_pair, expect_image, format_shape
@@ -8,7 +9,7 @@ from ..layer import Layer, check_pair, expect_image, format_shape
 class Pool2d(Layer):
     """Base of the pooling layers; not registered itself."""
 
-    transient = ("_windows", "_maxima", "_get_windows", "_spread_back")
+    transient = ("_windows", "_maxima", "_get_windows", "_spread_back", "_sources", "_plan")
 
     def __init__(self, kernel_size=2, stride=None):
         super().__init__()
@@ -32,6 +33,8 @@ class Pool2d(Layer):
         self.output_shape = (c, out_h, out_w)
         self._width = self.kernel_size[0] * self.kernel_size[1]
         self._get_windows = K.gather(self._table)
+        if K.JIT:
+            self._plan = J.ConvPlan((1, h, w), self.kernel_size, self.stride)
 
     def __setstate__(self, state):
         self.__dict__.update(state)

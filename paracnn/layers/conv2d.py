@@ -1,5 +1,6 @@
 """2-D convolution, computed as im2col + one dot product per output."""
 
+from .. import jit_kernels as J
 from .. import kernels as K
 from ..errors import ConfigError, ShapeError
 from ..layer import Layer, check_bool, check_init, check_int, check_pair, expect_image, format_shape
@@ -41,7 +42,7 @@ class Conv2d(Layer):
         ({"filters": 2, "kernel_size": [3, 2], "stride": 2, "padding": 1, "bias": False}, (2, 7, 6)),
         ({"filters": 2, "kernel_size": 4, "padding": "same"}, (1, 5, 5)),
     )
-    transient = ("_patches", "_get_cols", "_col2im")
+    transient = ("_patches", "_get_cols", "_col2im", "_xp", "_plan")
 
     def __init__(self, filters, kernel_size, stride=1, padding="valid", bias=True,
                  init="he_uniform", bias_init="zeros"):
@@ -104,6 +105,9 @@ class Conv2d(Layer):
         self._k = c_in * self.kernel_size[0] * self.kernel_size[1]
         self._n_pos = out_h * out_w
         n_in = c_in * h * w
+        if K.JIT:
+            self._plan = J.ConvPlan(self.input_shape, self.kernel_size, self.stride, before, after)
+            return
         # The bias rides along as a constant-1.0 column, so one dot gives w·x + b.
         gather_table = K.with_bias_column(table, self._k, n_in + 1) if self.bias else table
         self._get_cols = K.gather(gather_table)
@@ -122,6 +126,10 @@ class Conv2d(Layer):
         return rows
 
     def forward(self, x):
+        if K.JIT:
+            self._xp = self._plan.pad(x)
+            return J.conv_forward(self._xp, self.params["weight"], self.params.get("bias"),
+                                  self._plan)
         width = self._k + 1 if self.bias else self._k
         self._patches = K.chunks(self._get_cols(x + list(K.PAD)), width)
         return K.conv_forward(self._patches, self._filter_rows())
@@ -129,6 +137,9 @@ class Conv2d(Layer):
     def backward(self, dy):
         # Unlike dense, deferring to the micro-batch does not pay here: the
         # transpose of all live patches costs more than the dot calls it saves.
+        if K.JIT:
+            return J.conv_backward(self._xp, dy, self.params["weight"], self.grads["weight"],
+                                   self.grads.get("bias"), self._plan, self.needs_input_grad)
         k, gw = self._k, self.grads["weight"]
         for c, (live_dy, live_rows) in enumerate(K.live_patches(self._patches, dy, self._n_pos)):
             if live_dy:

@@ -3,6 +3,7 @@
 from itertools import compress
 from operator import add
 
+from .. import jit_kernels as J
 from .. import kernels as K
 from ..layer import Layer, check_bool, check_init, check_int, expect_flat
 
@@ -33,14 +34,14 @@ class Dense(Layer):
     """
 
     examples = (({"units": 5}, (7,)), ({"units": 3, "bias": False}, (6,)))
-    transient = ("_x", "_rows", "_pending_x", "_pending_dy")
+    transient = ("_x", "_rows", "_pending_x", "_pending_dy", "_pending_w")
 
     #: deferred samples after which backward syncs anyway, to bound memory
     max_pending = 256
 
     def __init__(self, units, bias=True, init="he_uniform", bias_init="zeros"):
         super().__init__()
-        self._pending_x, self._pending_dy = [], []
+        self._forget_pending()
         self.units = check_int("units", units)
         self.bias = check_bool("bias", bias)
         self.init = check_init("init", init)
@@ -57,6 +58,8 @@ class Dense(Layer):
 
     def forward(self, x):
         self._x = x
+        if K.JIT:
+            return J.dense_forward(x, self.params["weight"], self.params.get("bias"))
         # NOTE: rows are re-sliced every sample (about 0.1 ms for LeNet's largest layer)
         # rather than cached: parameters may be replaced or edited in place between
         # calls (set_weights, finite-difference checks), and a cache would go stale.
@@ -68,6 +71,8 @@ class Dense(Layer):
 
     def backward(self, dy):
         n_in = self.input_shape[0]
+        if K.JIT:
+            return self._backward_jit(dy)
         self._pending_x.append(self._x)
         self._pending_dy.append(dy)
         if len(self._pending_dy) >= self.max_pending:
@@ -82,7 +87,25 @@ class Dense(Layer):
         # dx_i = Σ_o dy_o W_oi over live outputs: transposing the live rows makes it long dots.
         return K.dots(live, zip(*compress(self._rows, dy)))
 
+    def _backward_jit(self, dy):
+        # The weight gradient is summed over the pending samples in a scratch
+        # vector, then added once: the order of the deferred dots below.
+        if self._pending_w is None:
+            self._pending_w = [0.0] * len(self.params["weight"])
+        dx = J.dense_backward(self._x, dy, self.params["weight"], self._pending_w,
+                              self.needs_input_grad)
+        self._pending_n += 1
+        if self._pending_n >= self.max_pending:
+            self.sync_grads()
+        if self.bias:
+            K.add_into(self.grads["bias"], dy)
+        return dx
+
     def sync_grads(self):
+        if self._pending_w is not None:
+            J.add_to(self.grads["weight"], self._pending_w)
+            self._forget_pending()
+            return
         if not self._pending_dy:
             return
         n_in, gw = self.input_shape[0], self.grads["weight"]
@@ -90,15 +113,19 @@ class Dense(Layer):
         for o, dy_o in enumerate(zip(*self._pending_dy)):
             if any(dy_o):
                 K.add_into(gw, K.dots(dy_o, columns), o * n_in)
-        self._pending_x, self._pending_dy = [], []
+        self._forget_pending()
+
+    def _forget_pending(self):
+        # CPython keeps the samples (x, dy); the JIT path keeps their running sum dW and a count.
+        self._pending_x, self._pending_dy, self._pending_w, self._pending_n = [], [], None, 0
 
     def zero_grad(self):
         super().zero_grad()
-        self._pending_x, self._pending_dy = [], []
+        self._forget_pending()
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._pending_x, self._pending_dy = [], []
+        self._forget_pending()
 
     def macs(self):
         return self.units * self.input_shape[0]

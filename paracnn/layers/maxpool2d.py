@@ -2,6 +2,7 @@
 
 import math
 
+from .. import jit_kernels as J
 from .. import kernels as K
 from ._pooling import Pool2d
 
@@ -28,10 +29,15 @@ class MaxPool2d(Pool2d):
     examples = (({"kernel_size": 2}, (2, 6, 6)), ({"kernel_size": 3, "stride": 2}, (2, 7, 7)))
 
     def forward(self, x):
+        if K.JIT:
+            y, self._sources = J.max_pool(x, self._plan)
+            return y
         self._windows = K.chunks(self._get_windows(x), self._width)
         self._maxima = list(map(max, self._windows))
         return self._maxima
 
     def backward(self, dy):
+        if K.JIT:
+            return J.route(math.prod(self.input_shape), self._sources, dy)
         sources = K.argmax_sources(self._windows, self._maxima, self._table, self._width)
         return K.route(math.prod(self.input_shape), sources, dy)

@@ -34,7 +34,8 @@ from ..errors import TaskError
 from ..optim import SGD, clip_coef, grad_norm
 from .datasets import share_datasets
 from .pool import WorkerPool
-from .shm import create_block, doubles, release_block
+from .doubles import Doubles
+from .shm import create_block, doubles, local_doubles, release_block
 from .tasks import Compute, add_slots, all_finite, mean_of_slots
 from .worker import WorkerSetup, describe_failure
 
@@ -119,7 +120,7 @@ class Engine:
         self.reduce_slices = [(p * i // n, p * (i + 1) // n) for i in range(n)]
         self._blocks = []
         if workers == 0:
-            self.state = memoryview(array("d", bytes(8 * 4 * p)))
+            self.state = local_doubles(4 * p)
             self.grads = array("d", bytes(8 * p * self.slots))
             self.datasets = dict(datasets)
             self.compute = Compute(model, self.state, self.grads, self.datasets, self.optimizer)
@@ -381,7 +382,7 @@ class Engine:
 
 def _release_views(*views):
     for view in views:
-        if isinstance(view, memoryview):
+        if isinstance(view, (memoryview, Doubles)):
             view.release()
 
 

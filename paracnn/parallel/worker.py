@@ -29,6 +29,7 @@ import os
 import signal
 import traceback
 
+from .doubles import Doubles
 from .shm import attach_block, doubles, release_block
 from .tasks import Compute
 
@@ -97,7 +98,7 @@ def _detach(compute):
         views += [ds.images, ds.labels]
     compute.datasets = {}
     for view in views:
-        if isinstance(view, memoryview):
+        if isinstance(view, (memoryview, Doubles)):
             view.release()
 
 

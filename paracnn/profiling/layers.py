@@ -12,16 +12,16 @@ import time
 from ..loss import softmax_cross_entropy
 
 
-def time_layers(model, samples):
+def time_layers(model, samples, clock=time.perf_counter):
     """Per-layer forward, backward and gradient-sync seconds over the micro-batch, and the total.
 
     Dense layers defer their weight gradients to ``sync_grads`` at the end of
     the micro-batch; that time is measured per layer and counted here.
     Gradients are *added* into the model's buffers, as in training.
+    ``clock``: e.g. ``time.process_time`` to count CPU time, which a busy host disturbs less.
     """
     n = len(model.layers)
     fwd, bwd, sync = [0.0] * n, [0.0] * n, [0.0] * n
-    clock = time.perf_counter
     model.zero_grad()
     start = clock()
     for seed, (x, label) in enumerate(samples):
@@ -42,7 +42,7 @@ def time_layers(model, samples):
     return fwd, bwd, sync, clock() - start
 
 
-def layer_table(model, samples, repeats=3):
+def layer_table(model, samples, repeats=3, clock=time.perf_counter):
     """Median ms per sample of each layer's forward, backward and grad-sync over ``repeats`` runs.
 
     One untimed warm-up run on a few samples comes first. Returns
@@ -50,7 +50,7 @@ def layer_table(model, samples, repeats=3):
     with rows ``{index, type, output_shape, forward_ms, backward_ms, sync_ms, total_ms, percent}``.
     """
     time_layers(model, samples[:4])
-    runs = [time_layers(model, samples) for _ in range(repeats)]
+    runs = [time_layers(model, samples, clock) for _ in range(repeats)]
     n = len(samples)
     rows = []
     for i in range(len(model.layers)):

@@ -8,6 +8,7 @@ Example::
 
 import os
 import platform
+import sys
 from pathlib import Path
 
 from .. import kernels
@@ -92,12 +93,25 @@ def load_average():
         return None
 
 
+def jit_name():
+    """``"PyPy 7.3.11 JIT"`` when a JIT compiles this interpreter's loops, else None."""
+    version = getattr(sys, "pypy_version_info", None)
+    if version is None:
+        return None
+    try:
+        import pypyjit  # noqa: F401 - only PyPy builds with a JIT have it
+    except ImportError:
+        return None
+    return f"PyPy {version.major}.{version.minor}.{version.micro} JIT"
+
+
 def machine_info(cpus, load=None, **extra):
     """Python, kernels and CPU facts for the profile's JSON, plus ``extra`` (start method, batch...).
 
     ``load``: the load average taken before the profile ran (its own processes add to it).
     """
     return {"python": platform.python_version(), "implementation": platform.python_implementation(),
+            "jit": jit_name(), "kernels": "jit_kernels" if kernels.JIT else "kernels",
             "sumprod": kernels.HAVE_SUMPROD, "platform": platform.platform(),
             "usable_cpus": cpus["usable"], "affinity_cpus": cpus["affinity"],
             "cgroup_cpu_quota": cpus["cgroup_quota"], "cpu_count": cpus["cpu_count"],

@@ -64,7 +64,7 @@ def format_profile(result):
     load = m["load_average"][0] if m["load_average"] else "n/a"
     lines = [f"profile of {result['config']} on {data}: {result['num_params']:,} parameters, batch "
              f"{m['batch_size']} (micro-batch {m['micro_batch']}), {m['steps']} timed steps per run",
-             f"Python {m['python']}, math.sumprod {'yes' if m['sumprod'] else 'no'}, {describe_cpus(cpus)}, "
+             f"Python {m['python']}{_interpreter(m)}, {describe_cpus(cpus)}, "
              f"start method {m['start_method']}, load average {load}",
              "", "Scaling (medians; hw x: cores' worth that as many processes running the model's training "
              "step with no communication got, around the run; rel.eff = speedup / hw x; K-F: "
@@ -214,3 +214,10 @@ def write_plot(result, path):
     fig.suptitle(f"{result['config']}: batch {m['batch_size']}, Python {m['python']}, "
                  f"{m['usable_cpus']:g} usable CPUs", fontsize=10)
     fig.savefig(path, dpi=110)
+
+
+def _interpreter(m):
+    """`` (PyPy 7.3.11 JIT, jit_kernels)`` or ``, math.sumprod yes`` for the header line."""
+    if m.get("jit"):
+        return f" ({m['jit']}, {m.get('kernels', 'kernels')})"
+    return f", math.sumprod {'yes' if m['sumprod'] else 'no'}"

@@ -34,6 +34,8 @@ bit-identical: ``weights_match`` checks that for free.
 """
 
 import copy
+import math
+import platform
 import statistics
 
 from ..errors import ParacnnError
@@ -48,6 +50,12 @@ from .scaling import amdahl_report, run_figures
 #: the calibration's interquartile spread (over its median) above which a run is flagged as
 #: taken on a busy host (busy days on our 2-vCPU machine gave 17 to 36 %).
 NOISY_SPREAD = 0.10
+
+#: Under PyPy every process's JIT compiles the kernels during its first samples: LeNet-5
+#: reached a steady rate after 400 to 600 samples per process (``scripts/bench_kernels.py``
+#: prints its warm-up), so runs warm up until each process has seen this many. CPython
+#: needs one step (the first weight load, caches).
+JIT_WARMUP_SAMPLES = 640
 
 #: the per-step timings of :meth:`Trainer.step` that a profile reports (as ``<key>_seconds``).
 SPLIT = ("compute", "broadcast", "reduce_update", "wait", "tail")
@@ -80,6 +88,13 @@ def _count(text):
         return 0
 
 
+def warmup_steps(batch, processes):
+    """Untimed steps before a run with ``processes`` processes sharing each ``batch`` (1 on CPython)."""
+    if platform.python_implementation() != "PyPy":
+        return 1
+    return max(1, math.ceil(JIT_WARMUP_SAMPLES * processes / batch))
+
+
 def synthetic_data(config, train_size):
     """A ``data:`` mapping of ``train_size`` synthetic images of ``config``'s shape and classes.
 
@@ -96,7 +111,8 @@ def synthetic_data(config, train_size):
 def synthetic_config(config, steps):
     """``config`` with its ``data:`` replaced by :func:`synthetic_data`.
 
-    The training set holds ``steps + 1`` full batches (warm-up included).
+    The training set holds ``steps + 1`` full batches (one warm-up step included;
+    PyPy's longer warm-up goes round them again).
     """
     from ..config import config_from_dict
 
@@ -123,8 +139,10 @@ def run_workers(p, config, baseline, calibrator, steps, start_method, data_dir, 
         stream = batch_stream(t)
         monitor = ResourceMonitor(t.engine.worker_pids)
         baseline.ask("reset")
-        baseline.ask("step")
-        t.step(*next(stream))  # warm-ups: first weight load in each worker, caches
+        # NOTE: as many warm-up steps in both, so that their timed steps stay paired.
+        for _ in range(warmup_steps(config.data["train"]["batch_size"], p)):
+            baseline.ask("step")
+            t.step(*next(stream))  # warm-ups: first weight load in each worker, caches, the JIT
         timed, serial, pairs = [], [], []
         for _ in range(steps):
             serial.append(baseline.ask("step"))
