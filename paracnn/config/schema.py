@@ -12,11 +12,11 @@ from functools import partial
 
 from ..data.augment import AUGMENT_RULES
 from ..data.datasets import DATASETS, DEFAULTS as DATA_DEFAULTS
-from ..data.label_noise import LABEL_NOISE_RULE
 from ..data.imageset import NORMALIZATIONS
+from ..data.label_noise import LABEL_NOISE_RULE
 from ..errors import ConfigError
 from ..layer import check_bool, check_float, check_int, format_shape
-from ..optim import OPTIMIZERS
+from ..optim import OPTIMIZERS, check_betas
 from .checks import (_apply_rules, _check, _check_choice, _check_at_most, _check_keys, _check_text,
                      _check_url, _kind, _maybe, _optional_positive_int, _positive_int, _shape,
                      _with_defaults)
@@ -45,14 +45,6 @@ def _check_start_method(name, value):
     return value
 
 
-def _betas(name, value):
-    if not isinstance(value, list) or len(value) != 2:
-        raise ConfigError(f"{name} must be two numbers [beta1, beta2], such as [0.9, 0.999], "
-                          f"got {value!r}")
-    return [check_float(f"{name}[{i}]", v, low=0.0, high=1.0, high_open=True)
-            for i, v in enumerate(value)]
-
-
 # Each rule is called as rule(dotted_name, value); see paracnn/config/checks.py.
 TRAIN_RULES = {
     "epochs": _positive_int,
@@ -71,7 +63,7 @@ TRAIN_RULES = {
     "max_params": _optional_positive_int,
     "max_worker_failures": partial(check_int, minimum=0),
     "worker_timeout": partial(check_float, low=0.0),
-    "betas": _betas,
+    "betas": check_betas,
     "eps": partial(check_float, low=0.0, low_open=True),
     "warmup_steps": partial(check_int, minimum=0),
 }
