@@ -296,7 +296,9 @@ def resume_config(config, ckpt):
     """
     from .config import config_from_dict
 
-    saved = ckpt["config"]
+    # NOTE: validated, so keys added to the schema since the checkpoint was written compare as
+    # their defaults instead of refusing the resume.
+    saved = config_from_dict(ckpt["config"], name=ckpt["path"]).data
     if config is None:
         return config_from_dict(saved, name=ckpt["path"])
     given = config.data if hasattr(config, "data") else config_from_dict(config).data

@@ -43,6 +43,7 @@ from itertools import repeat
 from operator import add, mul, sub, truediv
 
 from .errors import ConfigError
+from .layer import check_float
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
@@ -150,14 +151,8 @@ class Adam:
 
     def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         self.lr = _number(lr, "lr")
-        if not isinstance(betas, (list, tuple)) or len(betas) != 2:
-            raise ConfigError(f"betas must be two numbers [beta1, beta2], got {betas!r}", key="betas")
-        self.betas = tuple(_number(b, "betas") for b in betas)
-        if not all(0.0 <= b < 1.0 for b in self.betas):
-            raise ConfigError(f"betas must each be in [0, 1), got {list(betas)}", key="betas")
-        self.eps = _number(eps, "eps")
-        if self.eps <= 0.0:
-            raise ConfigError(f"eps must be > 0, got {eps!r}", key="eps")
+        self.betas = tuple(check_betas("betas", betas))
+        self.eps = check_float("eps", eps, low=0.0, low_open=True)
         self.weight_decay = _number(weight_decay, "weight_decay")
         self.exp_avg = self.exp_avg_sq = None
         self.steps = 0
@@ -216,6 +211,15 @@ class Adam:
         self.exp_avg, self.exp_avg_sq = (None if state.get(name) is None
                                          else [float(v) for v in state[name]]
                                          for name in self.buffer_names)
+
+
+def check_betas(name, value):
+    """The rule of ``train.betas`` (the schema's too): two numbers, each in [0, 1); returns a list."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ConfigError(f"{name} must be two numbers [beta1, beta2], such as [0.9, 0.999], "
+                          f"got {value!r}", key=name)
+    return [check_float(f"{name}[{i}]", v, low=0.0, high=1.0, high_open=True)
+            for i, v in enumerate(value)]
 
 
 class AdamW(Adam):

@@ -269,7 +269,7 @@ def test_config_pickles(write):
     ("  start_method: thread\n", "train.start_method must be one of fork, spawn, forkserver"),
     ("  clip_grad_norm: 0\n", "train.clip_grad_norm must be > 0"),
     ("  batch_size: 2.5\n", "train.batch_size must be an integer"),
-    ("  optimizer: adam\n", "train.optimizer must be one of sgd"),
+    ("  optimizer: rmsprop\n", "train.optimizer must be one of sgd, adam, adamw"),
     ("  seed: -1\n", "train.seed must be >= 0"),
 ])
 def test_train_values(write, line, message):

@@ -12,12 +12,12 @@ from functools import partial
 
 from ..data.augment import AUGMENT_RULES
 from ..data.datasets import DATASETS, DEFAULTS as DATA_DEFAULTS
-from ..data.label_noise import LABEL_NOISE_RULE
 from ..data.imageset import NORMALIZATIONS
+from ..data.label_noise import LABEL_NOISE_RULE
 from ..errors import ConfigError
 from ..intervals import check_every
 from ..layer import check_bool, check_float, check_int, format_shape
-from ..optim import OPTIMIZERS
+from ..optim import OPTIMIZERS, check_betas
 from .checks import (_apply_rules, _check, _check_choice, _check_at_most, _check_keys, _check_text,
                      _check_url, _kind, _maybe, _optional_positive_int, _positive_int, _shape,
                      _with_defaults)
@@ -54,12 +54,6 @@ def _check_workers(name, value):
     if isinstance(value, str):
         raise ConfigError(f"{name} must be a number of worker processes or auto, got {value!r}")
     return _check_at_most(name, value, minimum=0, maximum=1024)
-def _betas(name, value):
-    if not isinstance(value, list) or len(value) != 2:
-        raise ConfigError(f"{name} must be two numbers [beta1, beta2], such as [0.9, 0.999], "
-                          f"got {value!r}")
-    return [check_float(f"{name}[{i}]", v, low=0.0, high=1.0, high_open=True)
-            for i, v in enumerate(value)]
 
 
 # Each rule is called as rule(dotted_name, value); see paracnn/config/checks.py.
@@ -82,7 +76,7 @@ TRAIN_RULES = {
     "worker_timeout": partial(check_float, low=0.0),
     "checkpoint_every": check_every,
     "log_every": _optional_positive_int,
-    "betas": _betas,
+    "betas": check_betas,
     "eps": partial(check_float, low=0.0, low_open=True),
     "warmup_steps": partial(check_int, minimum=0),
 }
