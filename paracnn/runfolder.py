@@ -15,8 +15,8 @@ import os
 import time
 from pathlib import Path
 
-from .checkpoint import create_new_folder, default_run_dir
-from .errors import CheckpointError, RunError
+from .checkpoint import check_fits, create_new_folder, default_run_dir
+from .errors import RunError
 from .monitor import MetricsWriter
 from .trainer import weights_hash
 
@@ -101,10 +101,7 @@ def finished_result(ckpt, config, run_dir, log):
 
     The checkpoint is still checked against the config's model, as a resume would.
     """
-    n = config.build_model().num_params()
-    if len(ckpt["weights"]) != n:
-        raise CheckpointError(f"checkpoint {ckpt['path']} holds {len(ckpt['weights'])} weights but "
-                              f"the model has {n}; it was saved from a different model")
+    check_fits(ckpt, config.build_model())
     done = ckpt["epoch"]
     log(f"run {run_dir} already finished its {count(done, 'epoch')}; raise train.epochs with "
         f"--set train.epochs={done + 1} (or more) to train longer")
