@@ -5,6 +5,8 @@ Each function takes plain data (the rows of ``steps.jsonl`` and
 made without pyplot so that nothing depends on a display or global state.
 """
 
+import textwrap
+
 from .extras import require
 
 #: the evaluated splits of metrics.jsonl and how they are drawn.
@@ -15,6 +17,14 @@ def new_figure(width, height):
     """A matplotlib Figure (Agg, no pyplot) of ``width`` × ``height`` inches."""
     Figure = require("matplotlib.figure", "paracnn plot").Figure
     return Figure(figsize=(width, height), layout="constrained")
+
+
+def suptitle(fig, text, fontsize=11):
+    """The figure's title, each line wrapped to the figure's width so that none is cut off."""
+    # NOTE: about 9 characters of an 11-point sans-serif title fit in an inch.
+    width = max(20, int(fig.get_figwidth() * 100 / fontsize))
+    lines = [textwrap.fill(line, width) for line in text.split("\n")]
+    fig.suptitle("\n".join(lines), fontsize=fontsize)
 
 
 def step_curves(steps, epochs):
@@ -48,8 +58,8 @@ def step_curves(steps, epochs):
         ax.legend(fontsize=9)
     loss_ax.set(ylabel="cross-entropy loss", title="Loss per step")
     acc_ax.set(ylabel="accuracy (%)", title="Accuracy per step")
-    fig.suptitle(f"Training, step by step ({len(steps)} points over {max(r['epoch'] for r in steps)} "
-                 f"epoch(s); dotted lines: epoch boundaries)", fontsize=11)
+    suptitle(fig, f"Training, step by step ({len(steps)} points over {max(r['epoch'] for r in steps)} "
+                  f"epoch(s); dotted lines: epoch boundaries)")
     return fig
 
 
@@ -96,7 +106,7 @@ def epoch_curves(epochs, with_steps=False):
     if len(xs) == 1:
         note = " (one epoch: one point per curve" + ("; the per-step figure shows the curve within it)"
                                                      if with_steps else ")")
-    fig.suptitle(f"Training, epoch by epoch{note}", fontsize=11)
+    suptitle(fig, f"Training, epoch by epoch{note}")
     return fig
 
 

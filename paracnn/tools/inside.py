@@ -4,7 +4,7 @@ Each function returns a matplotlib ``Figure``. Images are flat channel-major
 lists; :func:`plane` cuts out one channel as rows for ``imshow``.
 """
 
-from .curves import new_figure
+from .curves import new_figure, suptitle
 
 #: colour maps: signed values get a diverging map centred on 0, magnitudes a sequential one.
 SIGNED, MAGNITUDE, PICTURE = "RdBu_r", "inferno", "gray"
@@ -63,7 +63,7 @@ def filters_figure(label, shape, values, first):
         layout = f"{out_c} filters of {kh}x{kw}"
     else:
         tile = 0.55 if in_c > 8 else 0.8
-        fig = new_figure(tile * in_c + 2.2, tile * out_c + 1.2)
+        fig = new_figure(max(5.0, tile * in_c + 2.2), tile * out_c + 1.4)
         axes = fig.subplots(out_c, in_c, squeeze=False)
         for o in range(out_c):
             for c in range(in_c):
@@ -78,7 +78,7 @@ def filters_figure(label, shape, values, first):
                     ax.set_xlabel(f"in {c}", fontsize=8)
         layout = f"{out_c} output channels (rows) x {in_c} input channels (columns), {kh}x{kw} each"
     fig.colorbar(image, ax=axes, shrink=0.8, label="weight")
-    fig.suptitle(f"Filters of {label}: {layout}\n(red positive, blue negative, white 0)", fontsize=11)
+    suptitle(fig, f"Filters of {label}: {layout}\n(red positive, blue negative, white 0)")
     return fig
 
 
@@ -112,8 +112,8 @@ def feature_maps_figure(x, input_shape, activations, caption):
                               ha="right", va="center")
             if r == 0 or c >= activations[r - 1].shape[0]:
                 ax.set_title(f"ch {c}", fontsize=8)
-    fig.suptitle(f"Feature maps of {caption}\neach row: one layer's output channels, on that "
-                 f"row's colour scale (yellow high, dark blue low)", fontsize=11)
+    suptitle(fig, f"Feature maps of {caption}\neach row: one layer's output channels, on that "
+                  f"row's colour scale (yellow high, dark blue low)")
     return fig
 
 
@@ -140,8 +140,8 @@ def saliency_figure(samples, input_shape):
         fig.colorbar(mag, ax=abs_ax, shrink=0.85)
         for ax in row:
             _bare(ax)
-    fig.suptitle("Saliency: the gradient of the predicted class's logit with respect to each input "
-                 "pixel", fontsize=11)
+    suptitle(fig, "Saliency: the gradient of the predicted class's logit with respect to each input "
+                  "pixel")
     return fig
 
 
@@ -172,5 +172,5 @@ def predictions_figure(items, input_shape, classes, title, cols=6):
             for spine in ax.spines.values():
                 spine.set_color(MISTAKE)
                 spine.set_linewidth(3)
-    fig.suptitle(title, fontsize=11)
+    suptitle(fig, title)
     return fig
