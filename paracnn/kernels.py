@@ -1,5 +1,8 @@
 """The hot loops, written the way CPython runs fastest. Every layer calls these.
 
+(Under PyPy, where :data:`JIT` is true, conv2d, dense and maxpool2d call
+:mod:`paracnn.jit_kernels` instead: plain loops that its JIT compiles.)
+
 Rules that every function here follows, because they decide the speed:
 
 - Data is a **flat list** of floats in channel-major order, never nested lists.
@@ -25,8 +28,8 @@ from operator import add, itemgetter, mul
 #: True under PyPy: the layers then run :mod:`paracnn.jit_kernels` instead of
 #: these functions. ``PARACNN_KERNELS=jit`` or ``=c`` forces a choice (tests,
 #: benchmarks); it is read once, at import.
-JIT = os.environ.get("PARACNN_KERNELS", "").lower() == "jit" or (
-    platform.python_implementation() == "PyPy" and os.environ.get("PARACNN_KERNELS", "").lower() != "c")
+_CHOICE = os.environ.get("PARACNN_KERNELS", "").strip().lower()
+JIT = _CHOICE == "jit" or (_CHOICE != "c" and platform.python_implementation() == "PyPy")
 
 try:
     from math import sumprod

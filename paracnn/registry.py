@@ -105,8 +105,15 @@ def discover():
     """Every ``paracnn.layers`` entry point of the installed distributions."""
     if sys.version_info >= (3, 10):
         return [_as_entry(ep) for ep in metadata.entry_points(group=GROUP)]
-    # NOTE: Python 3.9 (PyPy 7.3) has no ``group=`` and its EntryPoint has no
-    # ``.dist``, so the distribution that registers each layer is read here.
+    return discover_by_distribution()
+
+
+def discover_by_distribution():
+    """:func:`discover` for Python 3.9 (PyPy 7.3), distribution by distribution.
+
+    3.9 has no ``entry_points(group=...)`` and its EntryPoint has no ``.dist``,
+    so each entry point is paired here with the distribution that declares it.
+    """
     return [_as_entry((ep, dist.metadata["Name"] or "<unknown distribution>", dist.version or ""))
             for dist in metadata.distributions()
             for ep in dist.entry_points if ep.group == GROUP]

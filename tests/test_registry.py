@@ -12,7 +12,8 @@ import pytest
 
 from paracnn.errors import RegistryError
 from paracnn.layer import Layer
-from paracnn.registry import GROUP, Registry, get_registry, normalize_dist, reset_registry
+from paracnn.registry import (GROUP, Registry, discover, discover_by_distribution, get_registry,
+                              normalize_dist, reset_registry)
 
 REPO = Path(__file__).resolve().parents[1]
 BUILTINS = {"conv2d", "maxpool2d", "avgpool2d", "relu", "sigmoid", "tanh", "flatten", "dense", "dropout"}
@@ -270,3 +271,14 @@ def test_disable_plugins_env_with_real_dists(plugin_site):
     assert out["plugins_disabled"] is True
     assert {row["name"] for row in out["layers"]} == BUILTINS
     assert all(not row["clash"] for row in out["layers"])
+
+
+def test_the_python_3_9_discovery_finds_what_entry_points_group_finds():
+    # NOTE: the 3.9 path (PyPy) runs on every interpreter here, so CPython CI checks it too.
+    # A distribution found twice on sys.path (an editable install run from its own
+    # folder) comes twice from the 3.9 path; the Registry keeps one, hence the sets.
+    def key(e):
+        return (e.name, e.value, e.dist_key, e.version)
+
+    assert set(map(key, discover_by_distribution())) == set(map(key, discover()))
+    assert {"conv2d", "dense"} <= {e.name for e in discover_by_distribution() if e.dist_key == "paracnn"}

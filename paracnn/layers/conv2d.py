@@ -1,4 +1,4 @@
-"""2-D convolution, computed as im2col + one dot product per output."""
+"""2-D convolution, computed as im2col + one dot product per output (direct loops under PyPy)."""
 
 from .. import jit_kernels as J
 from .. import kernels as K
@@ -135,11 +135,11 @@ class Conv2d(Layer):
         return K.conv_forward(self._patches, self._filter_rows())
 
     def backward(self, dy):
-        # Unlike dense, deferring to the micro-batch does not pay here: the
-        # transpose of all live patches costs more than the dot calls it saves.
         if K.JIT:
             return J.conv_backward(self._xp, dy, self.params["weight"], self.grads["weight"],
                                    self.grads.get("bias"), self._plan, self.needs_input_grad)
+        # Unlike dense, deferring to the micro-batch does not pay here: the
+        # transpose of all live patches costs more than the dot calls it saves.
         k, gw = self._k, self.grads["weight"]
         for c, (live_dy, live_rows) in enumerate(K.live_patches(self._patches, dy, self._n_pos)):
             if live_dy:

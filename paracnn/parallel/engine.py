@@ -26,7 +26,9 @@ Otherwise the weights, the gradient slots and the datasets' bytes live in
 shared memory, written once by the parent; tasks carry sample indices only.
 """
 
+import gc
 import math
+import platform
 import time
 from array import array
 
@@ -142,6 +144,11 @@ class Engine:
                                    self.prefix)
             setup = WorkerSetup(model, state_block.name, grads_block.name, self.slots, handles,
                                 self.optimizer)
+            if platform.python_implementation() == "PyPy":
+                # NOTE: forked workers inherit the parent's heap, garbage included (the
+                # dataset's decompression buffers), and PyPy sizes a process's next major
+                # collection from its heap: collecting first keeps every worker smaller.
+                gc.collect()
             self.pool = WorkerPool(setup, workers, start_method, max_failures, log, task_timeout)
         except BaseException:
             self.close()

@@ -28,6 +28,7 @@ Example::
 
 import math
 import multiprocessing
+import platform
 import random
 import signal
 import statistics
@@ -36,6 +37,11 @@ from itertools import repeat
 from operator import add, itemgetter, mul
 
 from ..errors import ParacnnError
+
+#: Under PyPy every process's JIT compiles the kernels during its first samples: LeNet-5
+#: reached a steady rate after 400 to 600 samples per process (``scripts/bench_kernels.py``
+#: prints its warm-up), so profiles warm each process up on this many samples first.
+JIT_WARMUP_SAMPLES = 640
 
 #: work per burn, about 0.1 s on one core: see :func:`burn`.
 BURN_ROUNDS = 50
@@ -170,6 +176,11 @@ class Calibrator:
             if workload is not None and rounds is None:
                 self.rounds = 1
                 self._burn(1)  # NOTE: untimed: the first burn builds the model (the others' warm up below)
+                if platform.python_implementation() == "PyPy":
+                    # NOTE: sized and measured only once every burner's JIT has compiled the model.
+                    self.rounds = JIT_WARMUP_SAMPLES
+                    self._burn(processes)
+                    self.rounds = 1
                 one = min(self._burn(1) for _ in range(3))
                 self.rounds = max(1, math.ceil(BURN_SECONDS / max(1e-6, one)))
             self._burn(processes)  # warm-up: page in the code, wake the cores

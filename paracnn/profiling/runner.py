@@ -43,19 +43,14 @@ from ..monitor import ResourceMonitor
 from ..trainer import Trainer, weights_hash
 from ..workers import AUTO, auto_workers, idle_warning, tasks_per_step
 from .baseline import Baseline, batch_stream, with_cpu
-from .calibrate import Calibrator, ModelBurn, calibration_speedup, calibration_spread
+from .calibrate import (JIT_WARMUP_SAMPLES, Calibrator, ModelBurn, calibration_speedup,
+                        calibration_spread)
 from .machine import load_average, machine_info, oversubscription_warnings, usable_cpus
 from .scaling import amdahl_report, run_figures
 
 #: the calibration's interquartile spread (over its median) above which a run is flagged as
 #: taken on a busy host (busy days on our 2-vCPU machine gave 17 to 36 %).
 NOISY_SPREAD = 0.10
-
-#: Under PyPy every process's JIT compiles the kernels during its first samples: LeNet-5
-#: reached a steady rate after 400 to 600 samples per process (``scripts/bench_kernels.py``
-#: prints its warm-up), so runs warm up until each process has seen this many. CPython
-#: needs one step (the first weight load, caches).
-JIT_WARMUP_SAMPLES = 640
 
 #: the per-step timings of :meth:`Trainer.step` that a profile reports (as ``<key>_seconds``).
 SPLIT = ("compute", "broadcast", "reduce_update", "wait", "tail")
@@ -89,7 +84,11 @@ def _count(text):
 
 
 def warmup_steps(batch, processes):
-    """Untimed steps before a run with ``processes`` processes sharing each ``batch`` (1 on CPython)."""
+    """Untimed steps before a run with ``processes`` processes sharing each ``batch``.
+
+    CPython needs one (the first weight load, caches); under PyPy the steps go on
+    until each process has seen ``JIT_WARMUP_SAMPLES``.
+    """
     if platform.python_implementation() != "PyPy":
         return 1
     return max(1, math.ceil(JIT_WARMUP_SAMPLES * processes / batch))
