@@ -210,6 +210,7 @@ def make_venv(path, call):
     return python
 
 
+@pytest.mark.timeout(1500)  # five subprocesses, each allowed 300 s below
 def test_generated_package_installs_passes_its_tests_and_trains(tmp_path):
     package = new_layer(NAME, tmp_path)
     venv = tmp_path / "venv"

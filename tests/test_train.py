@@ -116,6 +116,7 @@ def test_training_learns_the_synthetic_task(tmp_path):
     assert result["history"][-1]["train_loss"] < result["history"][0]["train_loss"]
 
 
+@pytest.mark.timeout(900)  # the slowest test: about a minute on a busy 2-core host
 def test_real_mnist_subset(tmp_path, shared_data_dir):
     """A small MLP learns real digits, and the pool reproduces the serial run bit for bit."""
     cfg = tiny_dict(epochs=2, batch_size=16, lr=0.02, momentum=0.9, schedule="constant",
