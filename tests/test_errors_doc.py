@@ -185,7 +185,7 @@ def set_option(env):
 
 
 def usage(env):
-    return env.run("train", "x.yaml", "--workers", "two")
+    return env.run("profile", "x.yaml", "--steps", "two")
 
 
 def unknown_layer(env):
@@ -244,6 +244,30 @@ def run_folder(env):
     return env.train("type: relu")
 
 
+def run_folder_taken(env):
+    env.train("type: relu")
+    return env.train("type: relu")
+
+
+def compare_architectures(env):
+    env.train("type: relu")
+    env.run("train", env.config("type: tanh"), "--run-dir", "runs/y", "--no-progress")
+    return env.run("compare", "runs/x", "runs/y")
+
+
+def image_problem(env):
+    image = pytest.importorskip("PIL.Image")
+    env.train("type: relu")
+    image.new("L", (40, 40), 255).save(env.path / "blank.png")
+    return env.run("predict", "--checkpoint", "runs/x", "blank.png")
+
+
+def cannot_export(env):
+    pytest.importorskip("safetensors")
+    env.train("type: scale")
+    return env.run("export", "--checkpoint", "runs/x", "x.safetensors")
+
+
 def contract(env):
     return env.run("check", env.config("type: short_dx"))
 
@@ -296,6 +320,8 @@ TRIGGERS = {
     "new-layer-taken": new_layer_taken, "new-layer-exists": new_layer_exists,
     "train-needs-config": train_needs_config, "dataset-missing": dataset_missing,
     "checkpoint-missing": checkpoint_missing, "run-folder": run_folder, "contract": contract,
+    "run-folder-taken": run_folder_taken, "compare-architectures": compare_architectures,
+    "image-problem": image_problem, "cannot-export": cannot_export,
     "contract-in-training": contract_in_training, "gradient-check": gradient_check,
     "check-layer": check_layer_failed, "layer-raised": layer_raised, "worker-task": worker_task,
     "workers-died": workers_died, "diverged": diverged, "interrupted": interrupted,
