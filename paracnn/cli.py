@@ -45,13 +45,15 @@ examples:
   paracnn check configs/lenet.yaml
   paracnn check configs/simple.yaml --set train.lr=0.01""",
     "train": """--workers, --start-method and --data-dir are shorthands for --set
-train.workers=N, --set train.start_method=M and --set data.dir=D.
+train.workers=N, --set train.start_method=M and --set data.dir=D; --backend
+and --address for --set train.backend=B and --set train.ray_address=A.
 
 examples:
   paracnn train configs/lenet.yaml
   paracnn train configs/lenet.yaml --workers 8 --run-dir runs/lenet
   paracnn train configs/tiny.yaml --set train.epochs=3 --set train.lr=0.1
   paracnn train configs/lenet.yaml --resume runs/lenet
+  paracnn train configs/lenet.yaml --backend ray --workers 16 --address auto   on a Ray cluster
   paracnn train --resume runs/lenet              continue with the run's saved config
   paracnn train --resume runs/lenet --set train.epochs=3   ...and train for longer""",
     "evaluate": """examples:
@@ -106,6 +108,7 @@ def build_parser():
                    help="multiprocessing start method: fork, spawn or forkserver")
     p.add_argument("--data-dir", metavar="D", help="the folder holding (or receiving) the datasets")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _backend_args(p)
     p.set_defaults(handler=cmd_train)
 
     p = command("evaluate", "evaluate a checkpoint on its test set")
@@ -115,6 +118,7 @@ def build_parser():
     p.add_argument("--start-method", choices=("fork", "spawn", "forkserver"), metavar="M",
                    help="multiprocessing start method: fork, spawn or forkserver")
     p.add_argument("--data-dir", metavar="D", help="the folder holding the datasets")
+    _backend_args(p)
     p.set_defaults(handler=cmd_evaluate)
 
     p = command("profile", "measure how the training step scales with worker processes")
@@ -134,6 +138,7 @@ def build_parser():
     p.add_argument("--start-method", choices=("fork", "spawn", "forkserver"), metavar="M",
                    help="multiprocessing start method: fork, spawn or forkserver")
     p.add_argument("--data-dir", metavar="D", help="the folder holding (or receiving) the datasets")
+    _backend_args(p)
     p.set_defaults(handler=cmd_profile)
 
     from .scaffold import add_parser as add_new_layer_parser
@@ -148,6 +153,25 @@ def _config_args(p, optional=False):
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.lr=0.01 (repeatable; "
                         "VALUE is read as YAML)")
+
+
+def _backend_args(p):
+    p.add_argument("--backend", choices=("local", "ray"), metavar="B",
+                   help='where workers run: local processes, or ray actors across a cluster '
+                        '(needs "paracnn[ray]"; see docs/distributed.md)')
+    p.add_argument("--address", metavar="A",
+                   help="with --backend ray: the cluster to join (auto or HOST:PORT); "
+                        "default: start a local Ray")
+
+
+def _backend_overrides(args):
+    """``--backend`` and ``--address`` as config overrides."""
+    extra = []
+    if args.backend is not None:
+        extra.append(_flag_override("--backend", args.backend, ("train", "backend")))
+    if args.address is not None:
+        extra.append(_flag_override("--address", args.address, ("train", "ray_address")))
+    return extra
 
 
 def _load(args, extra=(), path=None):
@@ -258,6 +282,7 @@ def cmd_train(args):
         extra.append(_flag_override("--start-method", args.start_method, ("train", "start_method")))
     if args.data_dir is not None:
         extra.append(_flag_override("--data-dir", args.data_dir, ("data", "dir")))
+    extra += _backend_overrides(args)
     if args.config is None:
         if not args.resume:
             raise ParacnnError("train needs a CONFIG file (or --resume RUN to continue a run)")
@@ -286,7 +311,7 @@ def cmd_profile(args):
     extra = []
     if args.batch_size is not None:
         extra.append(_flag_override("--batch-size", args.batch_size, ("train", "batch_size")))
-    config = _load(args, extra)
+    config = _load(args, extra + _backend_overrides(args))
     from .profiling import profile_from_cli
     return profile_from_cli(args, config)
 

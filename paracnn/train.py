@@ -63,7 +63,8 @@ def train(config=None, *, workers=None, run_dir=None, resume=None, start_method=
 
 # -- evaluation -----------------------------------------------------------------------------
 
-def evaluate(checkpoint, *, workers=None, start_method=None, data_dir=None, log=print):
+def evaluate(checkpoint, *, workers=None, start_method=None, data_dir=None, log=print, backend=None,
+             address=None):
     """Evaluate a checkpoint on its validation (if any) and test sets.
 
     Returns ``{"checkpoint", "epoch", "step", "weights_sha256", "val"?, "test"}``,
@@ -75,7 +76,7 @@ def evaluate(checkpoint, *, workers=None, start_method=None, data_dir=None, log=
     ckpt = load_checkpoint(path)
     config = config_from_dict(ckpt["config"], name=str(path))
     with Trainer(config, workers=workers, start_method=start_method, data_dir=data_dir,
-                 log=log) as trainer:
+                 log=log, backend=backend, address=address) as trainer:
         trainer.load_state(ckpt)
         out = {"checkpoint": str(path), "epoch": ckpt["epoch"], "step": ckpt["step"],
                "weights_sha256": weights_hash(trainer.weights)}
@@ -110,6 +111,7 @@ def evaluate_from_cli(args):
     result = evaluate(args.checkpoint, workers=getattr(args, "workers", None),
                       start_method=getattr(args, "start_method", None),
                       data_dir=getattr(args, "data_dir", None),
+                      backend=getattr(args, "backend", None), address=getattr(args, "address", None),
                       log=_silent if quiet else print)
     if quiet:
         print(json.dumps(result, indent=1))

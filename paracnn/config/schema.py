@@ -26,6 +26,7 @@ TRAIN_DEFAULTS = {
     "nesterov": False, "weight_decay": 0.0, "schedule": "constant", "seed": 0, "workers": 0,
     "micro_batch": None, "clip_grad_norm": None, "eval_batch": None, "start_method": None,
     "max_params": None, "max_worker_failures": 3, "worker_timeout": 300.0,
+    "backend": "local", "ray_address": None,
 }
 DATASET_IMAGES = {"mnist": ((1, 28, 28), 10), "fashion-mnist": ((1, 28, 28), 10)}
 START_METHODS = ("fork", "spawn", "forkserver")
@@ -59,6 +60,8 @@ TRAIN_RULES = {
     "max_params": _optional_positive_int,
     "max_worker_failures": partial(check_int, minimum=0),
     "worker_timeout": partial(check_float, low=0.0),
+    "backend": partial(_check_choice, options=("local", "ray")),
+    "ray_address": partial(_maybe, _check_text),
 }
 SCHEDULE_RULES = {
     "step_size": _positive_int,

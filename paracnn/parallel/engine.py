@@ -164,7 +164,8 @@ class Engine:
         busy = sum(r.busy for r in results)
         self.task_seconds = busy / len(results) if results else 0.0
         return {"loss_sum": loss_sum, "correct": sum(r.correct for r in results), "samples": len(indices),
-                "wall": wall, "busy": busy, "tail": idle, "slots": len(chunks)}
+                "wall": wall, "busy": busy, "tail": idle, "slots": len(chunks),
+                "broadcast": self.backend.broadcast}
 
     def _run_slices(self, tasks):
         """Reduce or update tasks: in the workers when the backend slices them, else here."""
@@ -207,7 +208,9 @@ class Engine:
         ones stay and ``diverged`` says which was not.
 
         Returns a dict: ``loss_sum``, ``correct``, ``samples``, ``slots``
-        (micro-batches), ``wall``, ``busy`` and ``tail`` as in :meth:`gradient`;
+        (micro-batches), ``wall``, ``busy`` and ``tail`` as in :meth:`gradient`,
+        ``broadcast`` (seconds of ``wall`` spent publishing the weights: 0 with
+        shared memory, Ray's put otherwise);
         ``diverged`` (None, ``"loss"``, ``"gradient"`` or ``"weights"``);
         ``grad_norm`` (only with ``clip``); ``update`` (seconds from the last
         gradient to the published step) and ``presum`` (seconds the parent spent

@@ -14,6 +14,8 @@ offers:
 - ``run(tasks, on_idle=None, depth=None, should_stop=None)``: the results
   by task id (see :meth:`WorkerPool.run <paracnn.parallel.pool.WorkerPool.run>`);
 - ``sliced``: True when reduce and update tasks go to the workers, slice by slice;
+- ``broadcast``: seconds the last ``run`` spent publishing weights (0 here:
+  every process reads them from shared memory);
 - ``size``, ``tail_idle``, ``pool``, ``start_method``, ``pids()``, ``close()``.
 """
 
@@ -31,7 +33,7 @@ class InProcess:
 
     sliced = False
     size = 0
-    tail_idle = 0.0
+    tail_idle = broadcast = 0.0
     pool = None
     start_method = None
 
@@ -80,6 +82,8 @@ class LocalPool:
     Args:
         workers, start_method, max_failures, log, task_timeout: see :class:`WorkerPool`.
     """
+
+    broadcast = 0.0
 
     def __init__(self, model, datasets, layout, optimizer, *, workers, start_method=None,
                  max_failures=3, log=None, task_timeout=None):
