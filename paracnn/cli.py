@@ -51,6 +51,7 @@ examples:
 train.workers=N, --set train.start_method=M and --set data.dir=D.
 --workers auto (recommended) starts min(usable CPUs, micro-batches per step)
 workers; more than either only wait, and a warning says so.
+and --address for --set train.backend=B and --set train.ray_address=A.
 
 examples:
   paracnn train configs/lenet.yaml --workers auto
@@ -58,6 +59,7 @@ examples:
   paracnn train configs/lenet.yaml --workers auto --run-dir runs/lenet
   paracnn train configs/tiny.yaml --set train.epochs=3 --set train.lr=0.1
   paracnn train configs/lenet.yaml --resume runs/lenet
+  paracnn train configs/lenet.yaml --backend ray --workers 16 --address auto   on a Ray cluster
   paracnn train --resume runs/lenet              continue with the run's saved config
   paracnn train --resume runs/lenet --set train.epochs=3   ...and train for longer
   paracnn train configs/lenet.yaml --run-dir runs/lenet --overwrite   start afresh there
@@ -167,6 +169,7 @@ def build_parser():
                    help="if --run-dir holds another run, move it to D.old-<time> and start afresh")
     p.add_argument("--quiet", action="store_true",
                    help="leave out each epoch's systems line (samples/s, time split, memory)")
+    _backend_args(p)
     p.set_defaults(handler=cmd_train)
 
     p = command("evaluate", "evaluate a checkpoint on its test set")
@@ -177,6 +180,7 @@ def build_parser():
     _set_arg(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     _worker_args(p, default="auto")
+    _backend_args(p)
     p.set_defaults(handler=cmd_evaluate)
 
     p = command("compare", "compare two runs' weights per tensor: L2 distance, relative change, cosine")
@@ -200,6 +204,7 @@ def build_parser():
     p.add_argument("--csv", metavar="FILE", help="write one CSV row per worker count")
     p.add_argument("--plot", metavar="FILE",
                    help='plot speedup and efficiency to a PNG (needs "paracnn[plot]")')
+    _backend_args(p)
     p.set_defaults(handler=cmd_profile)
 
     p = command("plot", "draw a run's curves, confusion matrix, filters, feature maps and saliency")
@@ -266,6 +271,25 @@ def _worker_count(text):
         return int(text)
     except ValueError:
         return text
+
+
+def _backend_args(p):
+    p.add_argument("--backend", choices=("local", "ray"), metavar="B",
+                   help='where workers run: local processes, or ray actors across a cluster '
+                        '(needs "paracnn[ray]"; see docs/distributed.md)')
+    p.add_argument("--address", metavar="A",
+                   help="with --backend ray: the cluster to join (auto or HOST:PORT); "
+                        "default: start a local Ray")
+
+
+def _backend_overrides(args):
+    """``--backend`` and ``--address`` as config overrides."""
+    extra = []
+    if args.backend is not None:
+        extra.append(_flag_override("--backend", args.backend, ("train", "backend")))
+    if args.address is not None:
+        extra.append(_flag_override("--address", args.address, ("train", "ray_address")))
+    return extra
 
 
 def _load(args, extra=(), path=None):
@@ -392,6 +416,7 @@ def cmd_train(args):
         extra.append(_flag_override("--start-method", args.start_method, ("train", "start_method")))
     if args.data_dir is not None:
         extra.append(_flag_override("--data-dir", args.data_dir, ("data", "dir")))
+    extra += _backend_overrides(args)
     if args.config is None:
         if not args.resume:
             raise ParacnnError("train needs a CONFIG file (or --resume RUN to continue a run)")
@@ -433,7 +458,7 @@ def cmd_profile(args):
     extra = []
     if args.batch_size is not None:
         extra.append(_flag_override("--batch-size", args.batch_size, ("train", "batch_size")))
-    config = _load(args, extra)
+    config = _load(args, extra + _backend_overrides(args))
     from .profiling import profile_from_cli
     return profile_from_cli(args, config)
 

@@ -3,9 +3,8 @@
 The time split of an epoch (all seconds of parent wall-clock time unless said)::
 
     seconds               the whole epoch, evaluation included
-    broadcast_seconds     always 0: nothing is broadcast; every process reads the
-                          weights from shared memory (the column stays so that
-                          older files and the programs reading them keep working)
+    broadcast_seconds     publishing the weights to the workers, once per step: 0 on
+                          the local backend (shared memory), Ray's put with --backend ray
     compute_seconds       worker compute: the busy seconds measured inside the
                           workers, summed and divided by the number of workers
                           (with --workers 0, the in-process compute time)

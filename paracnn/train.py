@@ -85,7 +85,7 @@ def train(config=None, *, workers=None, run_dir=None, resume=None, start_method=
 # -- evaluation -----------------------------------------------------------------------------
 
 def evaluate(checkpoint, *, overrides=(), workers=None, start_method=None, data_dir=None, log=print,
-             warn=None):
+             warn=None, backend=None, address=None):
     """Evaluate a checkpoint on its validation (if any) and test sets.
 
     Args:
@@ -112,7 +112,7 @@ def evaluate(checkpoint, *, overrides=(), workers=None, start_method=None, data_
     tc = config.data["train"]
     workers = resolve_workers(AUTO if workers is None else tc["workers"], tc)
     with Trainer(config, workers=workers, start_method=start_method, data_dir=data_dir,
-                 log=log) as trainer:
+                 log=log, backend=backend, address=address) as trainer:
         sizes = {split: len(trainer.engine.datasets[split]) for split in ("val", "test")
                  if split in trainer.splits}
         for line in evaluation_warnings(workers, sizes, tc.get("eval_batch")):
@@ -197,6 +197,7 @@ def evaluate_from_cli(args):
                       workers=getattr(args, "workers", None),
                       start_method=getattr(args, "start_method", None),
                       data_dir=getattr(args, "data_dir", None),
+                      backend=getattr(args, "backend", None), address=getattr(args, "address", None),
                       log=_silent if quiet else print, warn=_stderr if quiet else print)
     if quiet:
         print(json.dumps(result, indent=1))

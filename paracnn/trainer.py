@@ -50,11 +50,14 @@ class Trainer:
         workers: worker processes or ``auto`` (None: ``train.workers``); 0 runs in-process.
         start_method: None for ``train.start_method`` or the platform default.
         data_dir: overrides ``data.dir``.
+        backend, address: None for ``train.backend`` and ``train.ray_address``.
         log: called with human-readable lines.
     """
 
-    def __init__(self, config, *, workers=None, start_method=None, data_dir=None, log=print):
+    def __init__(self, config, *, workers=None, start_method=None, data_dir=None, log=print,
+                 backend=None, address=None):
         from .data import load_datasets
+        from .parallel.ray_backend import backend_spec
 
         self.config = _as_config(config)
         cfg = self.config.data
@@ -64,6 +67,8 @@ class Trainer:
         self.log = log
         self.model = self.config.build_model(self.seed)
         self.optimizer = make_optimizer(tc)
+        # NOTE: before the data is loaded, so a missing extra fails at once
+        self.backend = backend_spec(cfg, self.workers, backend, address)
         self.batch_size = tc["batch_size"]
         self.clip = tc.get("clip_grad_norm")
         sets = load_datasets(cfg["data"], seed=self.seed, data_dir=data_dir)
@@ -82,7 +87,7 @@ class Trainer:
                              eval_batch=tc.get("eval_batch"),
                              seed=self.seed, start_method=start_method or tc.get("start_method"),
                              log=log, max_failures=tc["max_worker_failures"],
-                             task_timeout=tc["worker_timeout"] or None)
+                             task_timeout=tc["worker_timeout"] or None, backend=self.backend)
         self.start_method = self.engine.pool.start_method if self.engine.pool else None
         self.engine.set_state(self.model.get_weights())
         # NOTE: checkpoints say "no momentum buffer yet" (None) until a step made one.
@@ -132,9 +137,9 @@ class Trainer:
         alone: per worker, from its last micro-batch to the step's last; load
         imbalance), ``reduce_update`` (summing the
         slots and applying the optimiser), ``presum`` (the part of the summing
-        the parent did during ``wait``, while a worker idled) and ``broadcast``,
-        which is 0: the weights never travel, every process reads them from
-        shared memory.
+        the parent did during ``wait``, while a worker idled) and ``broadcast``
+        (putting the weights into Ray's object store once per step; 0 on the
+        local backend, whose workers read them from shared memory).
         """
         if not self.contract_checked:  # once, in the parent, on the first sample, before timing
             x, _ = self.engine.datasets["train"].sample(indices[0])
@@ -151,7 +156,8 @@ class Trainer:
             raise TrainingDiverged("the update made some weights NaN or infinite")
         compute = s["busy"] / max(1, self.workers)
         return {"loss_sum": s["loss_sum"], "correct": s["correct"], "samples": s["samples"],
-                "lr": lr, "broadcast": 0.0, "compute": compute, "wait": s["wall"] - compute,
+                "lr": lr, "broadcast": s["broadcast"], "compute": compute,
+                "wait": s["wall"] - compute - s["broadcast"],
                 "tail": s["tail"],
                 "reduce_update": s["update"], "presum": s["presum"],
                 "seconds": time.perf_counter() - start}

@@ -101,15 +101,10 @@ def choose_workers(value, train_cfg, log=print, cpus=None):
 
 
 def evaluation_chunks(samples, eval_batch=None):
-    """The evaluation tasks of a split of ``samples``: the most workers evaluating it can use.
+    """The evaluation tasks of a split of ``samples``: the most workers evaluating it can use."""
+    from .parallel.plan import eval_chunks
 
-    NOTE: the chunk size is :meth:`paracnn.parallel.Engine.evaluate`'s (``train.eval_batch``, else
-    a sixteenth of the split, at most ``EVAL_CHUNK``); keep the two in step.
-    """
-    from .parallel.engine import EVAL_CHUNK
-
-    size = eval_batch or max(1, min(EVAL_CHUNK, math.ceil(samples / 16)))
-    return math.ceil(samples / size)
+    return len(eval_chunks(samples, eval_batch))
 
 
 def evaluation_warnings(workers, split_sizes, eval_batch=None, cpus=None):

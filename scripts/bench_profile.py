@@ -3,7 +3,7 @@
 Usage::
 
     python scripts/bench_profile.py [--workers 1,2] [--steps 8] [--runs 3] [--set KEY=VALUE]
-                                    [--json FILE] [--plot FILE]
+                                    [--backend local,ray] [--json FILE] [--plot FILE]
 
 Profiles ``configs/lenet.yaml`` at batch 64 on synthetic 1x28x28 images, or on
 MNIST when ``PARACNN_DATA_DIR`` is set, ``--runs`` times. For each run it
@@ -11,7 +11,9 @@ prints the profile table, then a summary: relative efficiency and Karp–Flatt
 serial fraction at the largest worker count, the Amdahl ceiling, and the
 reduce + update time per step; at the end, the median of each figure over
 the runs (a shared host can disturb any single run by several per cent).
-Targets on a 2-vCPU machine: relative efficiency >= 95 % at 2 workers and a
+With ``--backend local,ray`` each run profiles the local pool, then Ray
+actors (a local Ray, or ``--set train.ray_address=...``), under the same host
+load, and the medians are given per backend. Targets on a 2-vCPU machine: relative efficiency >= 95 % at 2 workers and a
 (calibrated) Karp–Flatt serial fraction <= 1 %.
 """
 
@@ -70,7 +72,8 @@ MEDIAN_KEYS = (("speedup", "speedup {:.3f}"), ("calibration_speedup", "hw x {:.3
 
 
 def medians_line(results):
-    """One line: the median over ``results`` of each of :data:`MEDIAN_KEYS` at the largest worker count."""
+    """One line: the median over ``results`` of each of :data:`MEDIAN_KEYS` at the largest worker count
+    (prefixed with the backend when the results say which)."""
     last = [r["runs"][-1] for r in results]
     parts = []
     for key, fmt in MEDIAN_KEYS:
@@ -78,8 +81,9 @@ def medians_line(results):
         if values:
             parts.append(fmt.format(statistics.median(values)))
     serial = statistics.median(r["serial"]["samples_per_second"] for r in results)
-    return (f"median of {len(results)} runs at {last[0]['workers']} workers: serial {serial:.1f} samples/s, "
-            + ", ".join(parts))
+    backend = f"{results[0]['backend']}: " if results[0].get("backend") else ""
+    return (f"{backend}median of {len(results)} runs at {last[0]['workers']} workers: serial {serial:.1f} "
+            f"samples/s, " + ", ".join(parts))
 
 
 def main():
@@ -92,28 +96,40 @@ def main():
     parser.add_argument("--plot", metavar="FILE")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, as in paracnn train (e.g. train.micro_batch=4)")
+    parser.add_argument("--backend", default="local", metavar="LIST",
+                        help="backends to profile in each run: local, ray or local,ray (default local)")
     args = parser.parse_args()
+    backends = [b.strip() for b in args.backend.split(",") if b.strip()]
     if args.plot:
         try:
             check_matplotlib()
         except ParacnnError as e:
             sys.exit(f"bench_profile: {e}")
     real = bool(os.environ.get("PARACNN_DATA_DIR"))
-    config = load_config(REPO / "configs/lenet.yaml", ["train.batch_size=64", *args.set])
+    try:
+        configs = {b: load_config(REPO / "configs/lenet.yaml", ["train.batch_size=64", f"train.backend={b}",
+                                                               *args.set]) for b in backends}
+    except ParacnnError as e:
+        sys.exit(f"bench_profile: {e}")
     results = []
     for i in range(max(1, args.runs)):
         if args.runs > 1:
             print(f"\n=== run {i + 1} of {args.runs}", flush=True)
-        result = profile(config, parse_workers(args.workers), steps=args.steps,
-                         start_method=args.start_method, synthetic=not real,
-                         log=lambda line: print(line, file=sys.stderr, flush=True))
-        results.append(result)
-        print(format_profile(result))
+        for backend, config in configs.items():
+            if len(backends) > 1:
+                print(f"\n--- backend {backend}", flush=True)
+            result = profile(config, parse_workers(args.workers), steps=args.steps,
+                             start_method=args.start_method, synthetic=not real,
+                             log=lambda line: print(line, file=sys.stderr, flush=True))
+            result["backend"] = backend
+            results.append(result)
+            print(format_profile(result))
+            print()
+            print("\n".join(summary(result)), flush=True)
+    if len(results) > len(backends):
         print()
-        print("\n".join(summary(result)), flush=True)
-    if len(results) > 1:
-        print()
-        print(medians_line(results))
+        for backend in backends:
+            print(medians_line([r for r in results if r["backend"] == backend]))
     if args.json:
         write_json({"profiles": results}, args.json)
     if args.plot:

@@ -131,8 +131,8 @@ def test_a_resumed_run_drops_the_rows_after_its_checkpoint_and_continues_them_ex
     assert ml(read_rows(run)) == ml(read_rows(straight))
 
 
-def test_broadcast_seconds_is_described_as_it_is_always_zero(tmp_path):
-    assert "always 0: nothing is broadcast" in monitor.__doc__
+def test_broadcast_seconds_is_described_as_zero_on_the_local_backend(tmp_path):
+    assert "0 on\n                          the local backend (shared memory)" in monitor.__doc__
     result = train(tiny_config(), workers=2, run_dir=tmp_path / "run", progress=False, log=quiet)
     assert [r["broadcast_seconds"] for r in result["history"]] == [0.0, 0.0]
 

@@ -32,6 +32,7 @@ TRAIN_DEFAULTS = {
     "max_params": None, "max_worker_failures": 3, "worker_timeout": 300.0,
     "checkpoint_every": "5m", "log_every": None,
     "betas": [0.9, 0.999], "eps": 1e-8, "warmup_steps": 0,
+    "backend": "local", "ray_address": None,
 }
 DATASET_IMAGES = {"mnist": ((1, 28, 28), 10), "fashion-mnist": ((1, 28, 28), 10)}
 START_METHODS = ("fork", "spawn", "forkserver")
@@ -79,6 +80,8 @@ TRAIN_RULES = {
     "betas": check_betas,
     "eps": partial(check_float, low=0.0, low_open=True),
     "warmup_steps": partial(check_int, minimum=0),
+    "backend": partial(_check_choice, options=("local", "ray")),
+    "ray_address": partial(_maybe, _check_text),
 }
 SCHEDULE_RULES = {
     "step_size": _positive_int,

@@ -1,16 +1,26 @@
-"""Parallel gradient computation: a worker pool over shared-memory weights and data.
+"""Parallel gradient computation: one engine, and backends that run its tasks.
+
+In the order a step passes through it:
 
 - :mod:`~paracnn.parallel.engine`: :class:`Engine`, the entry point; it cuts a
-  mini-batch into fixed micro-batches and sums their gradients in a fixed order.
-- :mod:`~paracnn.parallel.pool`: :class:`WorkerPool`, processes and pipes, dead
-  worker detection and replacement.
-- :mod:`~paracnn.parallel.worker`: the worker process loop.
-- :mod:`~paracnn.parallel.tasks`: the per-micro-batch computation shared by the
-  workers and the in-process path.
-- :mod:`~paracnn.parallel.shm`, :mod:`~paracnn.parallel.datasets`: shared memory.
+  mini-batch into fixed micro-batches (:mod:`~paracnn.parallel.plan`), has a
+  backend run them, sums their gradients in slot order
+  (:mod:`~paracnn.parallel.reduction`), clips, updates and checks the result.
+- :mod:`~paracnn.parallel.protocol`: the named tasks and results, and the one
+  dispatch table every backend uses.
+- :mod:`~paracnn.parallel.local`: the backends of one machine, in-process or
+  a :class:`WorkerPool` (:mod:`~paracnn.parallel.pool`, processes, pipes,
+  replacement of dead workers; :mod:`~paracnn.parallel.worker`, the worker loop)
+  over shared memory (:mod:`~paracnn.parallel.layout`,
+  :mod:`~paracnn.parallel.shm`, :mod:`~paracnn.parallel.datasets`).
+- :mod:`~paracnn.parallel.ray_backend`: Ray actors across machines (needs
+  ``pip install "paracnn[ray]"``; ``ray`` is imported only when used).
+- :mod:`~paracnn.parallel.tasks`: :class:`~paracnn.parallel.tasks.Compute`, the
+  work itself, the same in every process.
 """
 
-from .engine import Engine, EvaluationStopped, auto_micro_batch, micro_batches
+from .engine import Engine, EvaluationStopped
+from .plan import auto_micro_batch, micro_batches
 from .pool import WorkerError, WorkerPool, WorkerTaskError
 from .tasks import sample_seed
 

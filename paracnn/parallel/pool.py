@@ -21,6 +21,7 @@ takes more micro-batches than a slow one. The *result* of a run never depends
 on that assignment.
 """
 
+import atexit
 import collections
 import multiprocessing
 import os
@@ -29,6 +30,7 @@ import time
 from multiprocessing.connection import wait
 
 from ..errors import ParacnnError, TaskError
+from .protocol import Failed, Ready, Stop
 from .worker import worker_main
 
 #: seconds a worker may take to start (import paracnn, unpickle the model, attach).
@@ -110,6 +112,9 @@ class WorkerPool:
         self.restarts = 0
         self.tail_idle = 0.0
         self.closed = False
+        # NOTE: workers ignore SIGTERM, so multiprocessing's own exit handler (terminate, then
+        # join) would wait forever for a pool left open by a script that raised; stop it first.
+        atexit.register(self.close)
         try:
             for w in range(workers):
                 self._spawn(w)
@@ -146,7 +151,7 @@ class WorkerPool:
                     msg = self.conns[w].recv() if self.conns[w].poll() else None
                 except (EOFError, OSError):
                     msg = None
-                if msg and msg[0] == "ready":
+                if isinstance(msg, Ready):
                     pending.discard(w)
                     continue
                 proc = self.procs[w]
@@ -178,8 +183,8 @@ class WorkerPool:
         self._wait_ready([w])
 
     # -- running tasks -------------------------------------------------------------
-    def run(self, tasks, on_idle=None, depth=None):
-        """Run ``tasks`` (message tuples whose item 1 is the task id ``0..n-1``).
+    def run(self, tasks, on_idle=None, depth=None, should_stop=None):
+        """Run ``tasks`` (tasks of :mod:`~paracnn.parallel.protocol` whose ids are ``0..n-1``).
 
         Returns the results as a list indexed by task id, whatever order they
         finished in. A worker that dies is replaced and its tasks rerun.
@@ -196,6 +201,11 @@ class WorkerPool:
         ``depth`` overrides :attr:`depth` for this run. 1 suits long tasks: each
         is handed out only when a worker is free, so the last ones go to the
         workers that finish first instead of queueing behind a slow one.
+
+        ``should_stop()``, if given, is asked as results arrive; once it returns
+        True no more tasks are handed out, the ones in flight are waited for
+        (so no stale answer is left in a pipe) and the results not computed
+        stay None.
         """
         results = [None] * len(tasks)
         todo = collections.deque(range(len(tasks)))
@@ -206,6 +216,10 @@ class WorkerPool:
         clean = True
         last = [time.perf_counter()] * self.size  # each worker's last answer
         while remaining:
+            if todo and should_stop is not None and should_stop():
+                remaining -= len(todo)
+                todo.clear()
+                continue
             idle = [not q for q in inflight]
             self._dispatch(tasks, todo, inflight, depth or self.depth)
             now = time.monotonic()
@@ -280,13 +294,11 @@ class WorkerPool:
                 msg = conn.recv()
             except (EOFError, OSError):
                 break
-            if msg[0] == "error":
-                summary = msg[3] if len(msg) > 3 else "a task raised"
-                raise WorkerTaskError(f"{summary}, in worker {w} (pid {self.procs[w].pid}); run with "
-                                      f"--debug to see the worker's traceback") from RemoteTraceback(msg[2])
-            task_id = msg[1]
-            inflight.remove(task_id)
-            results[task_id] = msg[2]
+            if isinstance(msg, Failed):
+                raise WorkerTaskError(f"{msg.summary}, in worker {w} (pid {self.procs[w].pid}); run with "
+                                      f"--debug to see the worker's traceback") from RemoteTraceback(msg.traceback)
+            inflight.remove(msg.id)
+            results[msg.id] = msg.result
             done += 1
         return done
 
@@ -296,10 +308,11 @@ class WorkerPool:
         if self.closed:
             return
         self.closed = True
+        atexit.unregister(self.close)
         for conn in self.conns:
             if conn is not None:
                 try:
-                    conn.send(("stop",))
+                    conn.send(Stop())
                 except (OSError, ValueError):
                     pass
         deadline = time.monotonic() + timeout

@@ -53,16 +53,10 @@ def release_block(block, unlink):
             pass
 
 
-def local_doubles(count):
-    """``count`` zeros in this process's memory, as the same kind of view :func:`doubles` gives."""
-    view = memoryview(bytearray(8 * count))
-    return Doubles(view) if _PYPY else view.cast("d")
+def double_view(byte_view):
+    """The float64 values in ``byte_view`` (a ``'B'`` memoryview whose length is a multiple of 8).
 
-
-def doubles(block, count, offset=0):
-    """A ``memoryview`` of ``count`` float64 values in ``block`` starting at double ``offset``.
-
-    Under PyPy a :class:`~paracnn.parallel.doubles.Doubles` instead, which reads fast there.
+    A ``memoryview`` cast to ``'d'`` under CPython; under PyPy a
+    :class:`~paracnn.parallel.doubles.Doubles`, which reads fast there.
     """
-    view = block.buf[offset * 8:(offset + count) * 8]
-    return Doubles(view) if _PYPY else view.cast("d")
+    return Doubles(byte_view) if _PYPY else byte_view.cast("d")

@@ -13,62 +13,30 @@ Determinism rests on three things done here:
 - the result goes into the gradient **slot of its micro-batch** (``slot * P``
   in the shared gradient block), and :func:`mean_of_slots` adds the slots in
   slot order, element by element, wherever it runs (a worker reducing one
-  slice of the vector, or the parent reducing all of it).
+  slice of the vector, or the parent reducing all of it; see
+  :mod:`~paracnn.parallel.reduction`).
+
+Each method takes one task of :mod:`~paracnn.parallel.protocol` and returns
+its named result; :func:`~paracnn.parallel.protocol.run_task` picks the method.
 """
 
 import hashlib
-import math
 import time
 from array import array
 from itertools import repeat
-from operator import add, mul, truediv
+from operator import mul
 
 from ..loss import softmax_cross_entropy
+from .protocol import EvalResult, ReduceResult, TrainResult, UpdateResult
+from .reduction import add_slots, all_finite, mean_of_slots
+
+__all__ = ["Compute", "sample_seed", "add_slots", "all_finite", "mean_of_slots"]
 
 
 def sample_seed(seed, epoch, index):
     """The seed of sample ``index`` in ``epoch`` of a run seeded with ``seed`` (63 bits)."""
     digest = hashlib.blake2b(f"paracnn-sample:{seed}:{epoch}:{index}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1
-
-
-def mean_of_slots(grads, num_params, count, samples, lo, hi, prefix=None, done=0):
-    """Elements ``lo:hi`` of ``(((slot0 + slot1) + slot2) + ...) / samples`` over ``count`` slots.
-
-    Each element is added in slot order and divided once, so any cut of
-    ``0:num_params`` into slices gives the bits of the whole-vector reduction.
-    With ``done`` > 0, ``prefix[lo:hi]`` already holds the sum of slots
-    ``0..done-1`` (see :func:`add_slots`) and only the later slots are added:
-    the same additions in the same order, so the same bits.
-    """
-    total = _slot_sum(grads, num_params, lo, hi, prefix, done, count)
-    return list(map(truediv, total, repeat(samples)))
-
-
-def add_slots(grads, num_params, prefix, lo, hi, done, upto):
-    """Extend the running sum ``prefix[lo:hi]`` of slots ``0..done-1`` to slots ``0..upto-1``.
-
-    ``done`` 0 starts from slot 0. The engine calls this in the parent while
-    a worker would otherwise sit idle at the end of a step's micro-batches.
-    """
-    prefix[lo:hi] = array("d", _slot_sum(grads, num_params, lo, hi, prefix, done, upto))
-
-
-def _slot_sum(grads, p, lo, hi, prefix, done, upto):
-    """Lazily, elements ``lo:hi`` of slots ``0..upto-1`` added in slot order, starting from
-    ``prefix`` (the sum of the first ``done``) when ``done`` > 0.
-
-    NOTE: the maps are chained, not materialised per slot: one list at the end.
-    """
-    total, first = (prefix[lo:hi], done) if done else (grads[lo:hi], 1)
-    for k in range(first, upto):
-        total = map(add, total, grads[k * p + lo:k * p + hi])
-    return total
-
-
-def all_finite(values):
-    """True if no value is NaN or infinite: one C-level sum, and a full scan only if that overflows."""
-    return math.isfinite(sum(values)) or all(map(math.isfinite, values))
 
 
 class Compute:
@@ -118,53 +86,54 @@ class Compute:
             self.model.set_weights(self.weights(version))
             self.version = version
 
-    def train(self, version, split, seed, epoch, indices, slot):
-        """Sum the gradients of ``indices`` into gradient slot ``slot``.
-
-        Returns ``(loss_sum, correct, busy_seconds)``.
-        """
+    def train(self, task):
+        """Sum the gradients of a :class:`TrainTask`'s indices into its gradient slot."""
         start = time.perf_counter()
-        self.load_weights(version)
-        model, data = self.model, self.datasets[split]
+        self.load_weights(task.version)
+        model, data = self.model, self.datasets[task.split]
+        seed, epoch = task.seed, task.epoch
         model.zero_grad()
         loss_sum, correct = 0.0, 0
-        for i in indices:
-            x, y = data.train_sample(i, seed, epoch)
+        for i in task.indices:
+            x, y = data.train_sample(i, task.seed, task.epoch)
             loss, pred = model.train_sample(x, y, seed=sample_seed(seed, epoch, i))
             loss_sum += loss
             correct += pred == y
-        p = self.num_params
+        p, slot = self.num_params, task.slot
         self.grads[slot * p:(slot + 1) * p] = model.get_grads()
-        return loss_sum, correct, time.perf_counter() - start
+        return TrainResult(loss_sum, correct, time.perf_counter() - start)
 
-    def reduce(self, count, samples, lo, hi, done=0):
+    def reduce(self, task):
         """Write elements ``lo:hi`` of the mean of slots ``0..count-1`` into ``mean``.
 
-        ``done``: slots already summed into ``prefix`` (see :func:`mean_of_slots`).
+        ``task.done``: slots already summed into ``prefix`` (see :func:`mean_of_slots`).
         Reads only the slots and the prefix and writes only its slice of
         ``mean``, so a rerun (after a worker died) gives the same bits.
-        Returns ``(gradient finite, busy seconds)``.
         """
         start = time.perf_counter()
-        g = mean_of_slots(self.grads, self.num_params, count, samples, lo, hi, self.prefix, done)
+        lo, hi = task.lo, task.hi
+        g = mean_of_slots(self.grads, self.num_params, task.count, task.samples, lo, hi, self.prefix,
+                          task.done)
         self.mean[lo:hi] = array("d", g)
-        return all_finite(g), time.perf_counter() - start
+        return ReduceResult(all_finite(g), time.perf_counter() - start)
 
-    def update(self, version, count, samples, lo, hi, lr, scale=None, done=0):
+    def update(self, task):
         """One optimiser step on elements ``lo:hi``, from weights ``version`` to ``version + 1``.
 
         The gradient is the mean of slots ``0..count-1`` (``done`` of them
         already summed into ``prefix``) or, with ``count`` None, the one a
         :meth:`reduce` pass left in ``mean`` (gradient clipping needs the whole
-        vector's norm first), times ``scale`` unless None.
-        Returns ``(gradient finite, weights finite, busy seconds)``; see :meth:`apply`.
+        vector's norm first), times ``scale`` unless None. See :meth:`apply`.
         """
         start = time.perf_counter()
-        if count is not None:
-            g = mean_of_slots(self.grads, self.num_params, count, samples, lo, hi, self.prefix, done)
+        lo, hi = task.lo, task.hi
+        if task.count is not None:
+            g = mean_of_slots(self.grads, self.num_params, task.count, task.samples, lo, hi,
+                              self.prefix, task.done)
         else:
             g = self.mean[lo:hi].tolist()
-        return (*self.apply(version, lo, hi, g, lr, scale), time.perf_counter() - start)
+        finite = self.apply(task.version, lo, hi, g, task.lr, task.scale)
+        return UpdateResult(*finite, time.perf_counter() - start)
 
     def apply(self, version, lo, hi, g, lr, scale=None):
         """The optimiser step on elements ``lo:hi`` with the mean gradient slice ``g`` (a list).
@@ -188,15 +157,15 @@ class Compute:
             self.momentum(version + 1)[lo:hi] = array("d", buf)
         return finite_grad, all_finite(w)
 
-    def evaluate(self, version, split, indices):
-        """Inference over ``indices``: ``(losses, predicted classes, busy_seconds)``, per sample."""
+    def evaluate(self, task):
+        """Inference over an :class:`EvalTask`'s indices: losses and predicted classes, per sample."""
         start = time.perf_counter()
-        self.load_weights(version)
-        model, data = self.model, self.datasets[split]
+        self.load_weights(task.version)
+        model, data = self.model, self.datasets[task.split]
         losses, preds = [], []
-        for i in indices:
+        for i in task.indices:
             x, y = data.sample(i)
             logits = model.predict(x)
             losses.append(softmax_cross_entropy(logits, y)[0])
             preds.append(logits.index(max(logits)))
-        return losses, preds, time.perf_counter() - start
+        return EvalResult(losses, preds, time.perf_counter() - start)

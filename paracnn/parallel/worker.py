@@ -1,23 +1,10 @@
 """The worker process: attach to shared memory, then answer tasks until told to stop.
 
-Messages from the parent (tuples, small: indices only, never weights)::
-
-    ("train", task_id, version, split, seed, epoch, indices, slot)
-    ("eval",  task_id, version, split, indices)
-    ("reduce", task_id, count, samples, lo, hi, done)
-    ("update", task_id, version, count, samples, lo, hi, lr, scale, done)
-                                        count None: from the mean a reduce pass left
-    ("stop",)
-
-Answers::
-
-    ("ready", pid)                      once, after attaching
-    ("done", task_id, result)           result = Compute.train / evaluate / reduce / update
-    ("error", task_id, traceback_text, summary)
-                                        the task raised; ``summary`` (one line, from
-                                        :func:`describe_failure`) names the layer. Only
-                                        text crosses the pipe: the exception itself may
-                                        not pickle.
+Messages are the named types of :mod:`~paracnn.parallel.protocol`: from the
+parent a task (indices only, never weights) or ``Stop()``; back ``Ready(pid)``
+once, after attaching, then ``Done(id, result)`` or, when the task raised,
+``Failed(id, traceback_text, summary)`` (one line from :func:`describe_failure`
+naming the layer).
 
 A worker ignores SIGINT and SIGTERM: Ctrl-C reaches the whole process group,
 and the parent must finish the step, save a checkpoint and then stop the
@@ -29,9 +16,9 @@ import os
 import signal
 import traceback
 
-from .doubles import Doubles
-from .shm import attach_block, doubles, release_block
-from .tasks import Compute
+from .layout import SharedLayout
+from .protocol import Done, Failed, Ready, Stop, run_task
+from .shm import attach_block, release_block
 
 #: how often an idle worker checks that its parent is still alive (seconds).
 PARENT_CHECK_SECONDS = 1.0
@@ -42,20 +29,17 @@ class WorkerSetup:
 
     Args:
         model: the built model (its weights are replaced at the first task).
-        state_name: shared block holding two weight vectors and two momentum
-            buffers (see :class:`~paracnn.parallel.tasks.Compute`).
-        grads_name: shared block holding ``slots`` gradient vectors, then the mean
-            gradient, then the running prefix sums of the slots.
-        slots: number of gradient slots (micro-batches per step).
+        state_name, grads_name: the shared state and gradient blocks.
+        layout: the :class:`~paracnn.parallel.layout.SharedLayout` of those blocks.
         datasets: ``{split: SharedImageSet}`` handles.
         optimizer: the :class:`~paracnn.optim.SGD` that update tasks apply.
     """
 
-    def __init__(self, model, state_name, grads_name, slots, datasets, optimizer):
+    def __init__(self, model, state_name, grads_name, layout, datasets, optimizer):
         self.model = model
         self.state_name = state_name
         self.grads_name = grads_name
-        self.slots = slots
+        self.layout = layout
         self.datasets = datasets
         self.optimizer = optimizer
 
@@ -68,38 +52,24 @@ def worker_main(conn, setup, parent_pid):
     compute = None
     try:
         compute = _attach(setup, blocks)
-        conn.send(("ready", os.getpid()))
+        conn.send(Ready(os.getpid()))
         _serve(conn, compute, parent_pid)
     except (EOFError, BrokenPipeError, ConnectionResetError):
         pass  # the parent went away; nothing left to answer
     finally:
         conn.close()
         if compute is not None:
-            _detach(compute)
+            SharedLayout.release(compute)
         for block in blocks:
             release_block(block, unlink=False)
 
 
 def _attach(setup, blocks):
-    p = setup.model.num_params()
     state_block = attach_block(setup.state_name)
     grads_block = attach_block(setup.grads_name)
     blocks += [state_block, grads_block]
     datasets = {split: handle.attach(blocks) for split, handle in setup.datasets.items()}
-    return Compute(setup.model, doubles(state_block, 4 * p), doubles(grads_block, p * setup.slots),
-                   datasets, setup.optimizer, mean=doubles(grads_block, p, offset=p * setup.slots),
-                   prefix=doubles(grads_block, p, offset=p * (setup.slots + 1)))
-
-
-def _detach(compute):
-    # NOTE: views must go before their blocks close, or SharedMemory.__del__ complains at exit.
-    views = [compute.state, compute.grads, compute.mean, compute.prefix]
-    for ds in compute.datasets.values():
-        views += [ds.images, ds.labels]
-    compute.datasets = {}
-    for view in views:
-        if isinstance(view, (memoryview, Doubles)):
-            view.release()
+    return setup.layout.compute(setup.model, state_block.buf, grads_block.buf, datasets, setup.optimizer)
 
 
 def _serve(conn, compute, parent_pid):
@@ -107,26 +77,15 @@ def _serve(conn, compute, parent_pid):
         while not conn.poll(PARENT_CHECK_SECONDS):
             if os.getppid() != parent_pid:
                 return
-        msg = conn.recv()
-        kind = msg[0]
-        if kind == "stop":
+        task = conn.recv()
+        if isinstance(task, Stop):
             return
-        task_id = msg[1]
         try:
-            if kind == "train":
-                result = compute.train(*msg[2:])
-            elif kind == "eval":
-                result = compute.evaluate(*msg[2:])
-            elif kind == "reduce":
-                result = compute.reduce(*msg[2:])
-            elif kind == "update":
-                result = compute.update(*msg[2:])
-            else:
-                raise ValueError(f"unknown task kind {kind!r}")
+            result = run_task(compute, task)
         except Exception as e:
-            conn.send(("error", task_id, traceback.format_exc(), describe_failure(e, compute.model)))
+            conn.send(Failed(task.id, traceback.format_exc(), describe_failure(e, compute.model)))
             continue
-        conn.send(("done", task_id, result))
+        conn.send(Done(task.id, result))
 
 
 def describe_failure(exc, model):

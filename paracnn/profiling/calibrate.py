@@ -173,20 +173,24 @@ class Calibrator:
                                        f"the machine may be overloaded: retry when it is quieter, or "
                                        f"profile fewer workers (--workers)")
                 conn.recv()
-            if workload is not None and rounds is None:
-                self.rounds = 1
-                self._burn(1)  # NOTE: untimed: the first burn builds the model (the others' warm up below)
-                if platform.python_implementation() == "PyPy":
-                    # NOTE: sized and measured only once every burner's JIT has compiled the model.
-                    self.rounds = JIT_WARMUP_SAMPLES
-                    self._burn(processes)
-                    self.rounds = 1
-                one = min(self._burn(1) for _ in range(3))
-                self.rounds = max(1, math.ceil(BURN_SECONDS / max(1e-6, one)))
-            self._burn(processes)  # warm-up: page in the code, wake the cores
+            self._tune(processes, workload, rounds)
         except BaseException:
             self.close()
             raise
+
+    def _tune(self, processes, workload, rounds):
+        """Size a ``workload``'s burn to :data:`BURN_SECONDS` (unless ``rounds`` is given); warm up."""
+        if workload is not None and rounds is None:
+            self.rounds = 1
+            self._burn(1)  # NOTE: untimed: the first burn builds the model (the others' warm up below)
+            if platform.python_implementation() == "PyPy":
+                # NOTE: sized and measured only once every burner's JIT has compiled the model.
+                self.rounds = JIT_WARMUP_SAMPLES
+                self._burn(processes)
+                self.rounds = 1
+            one = min(self._burn(1) for _ in range(3))
+            self.rounds = max(1, math.ceil(BURN_SECONDS / max(1e-6, one)))
+        self._burn(processes)  # warm-up: page in the code, wake the cores
 
     def _burn(self, p):
         start = time.perf_counter()

@@ -176,9 +176,9 @@ def profile(config, workers, *, steps=5, start_method=None, data_dir=None, layer
         log(f"warning: {w}")
     calibrator = fixed = baseline = None
     try:
-        calibrator = Calibrator(max(workers), start_method,
-                                workload=ModelBurn(config, synthetic_data(config, 4)))
-        fixed = Calibrator(max(workers), start_method)
+        calibrator = _calibrator(config, max(workers), start_method,
+                                 ModelBurn(config, synthetic_data(config, 4)))
+        fixed = _calibrator(config, max(workers), start_method)
         baseline = Baseline(config, start_method, data_dir)
         runs, serial_steps = [], []
         for p in workers:
@@ -198,7 +198,8 @@ def profile(config, workers, *, steps=5, start_method=None, data_dir=None, layer
     serial = _serial_summary(serial_steps, runs[0]["serial_state"], batch)
     result = {"config": config.path, "synthetic": synthetic, "dataset": config.data["data"]["dataset"],
               "num_params": baseline.info["num_params"],
-              "machine": machine_info(cpus, load, start_method=runs[0]["start_method"], batch_size=batch,
+              "machine": machine_info(cpus, load, backend=config.data["train"].get("backend", "local"),
+                                      start_method=runs[0]["start_method"], batch_size=batch,
                                       micro_batch=baseline.info["micro_batch"], steps=steps),
               "serial": serial, "runs": [_run_summary(p, r, serial, batch) for p, r in zip(workers, runs)],
               "warnings": warnings}
@@ -208,6 +209,18 @@ def profile(config, workers, *, steps=5, start_method=None, data_dir=None, layer
     if table is not None:
         result["layers"] = table
     return result
+
+
+def _calibrator(config, processes, start_method, workload=None):
+    """Burners as processes of this machine, or as Ray actors with ``train.backend: ray``.
+
+    NOTE: created before any trainer, so a local Ray is sized to the largest worker count.
+    """
+    tc = config.data["train"]
+    if tc.get("backend") == "ray":
+        from .ray_calibrate import RayCalibrator
+        return RayCalibrator(processes, tc.get("ray_address"), workload=workload)
+    return Calibrator(processes, start_method, workload=workload)
 
 
 def noisy_host_warning(run):

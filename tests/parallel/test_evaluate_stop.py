@@ -1,8 +1,9 @@
 """``Engine.evaluate(split, should_stop)``: the contract every engine keeps.
 
-``should_stop`` is called with no arguments between chunks (in-process) or between
-rounds of at most ``workers`` chunks (pool); True raises ``EvaluationStopped`` and
-the engine stays usable. Without a stop the result is the same as without it.
+``should_stop`` is called with no arguments between chunks (in-process) or as
+results arrive (workers); once it says True no more chunks start, and
+``EvaluationStopped`` is raised; the engine stays usable. Without a stop the
+result is the same as without it.
 """
 
 import pytest
@@ -31,11 +32,12 @@ def test_should_stop_stops_the_evaluation_and_the_engine_stays_usable(workers):
         plain = engine.evaluate("test")
         never = StopAt(10 ** 9)
         assert engine.evaluate("test", should_stop=never)[:2] == plain[:2]
-        # 8 test samples in chunks of 1: 8 calls in-process, 4 rounds of 2 with 2 workers
-        assert never.calls == (8 if workers == 0 else 4)
+        # 8 test samples in chunks of 1: asked before each chunk in-process, as results
+        # arrive with workers
+        assert never.calls == 8 if workers == 0 else never.calls >= 1
         stop = StopAt(3)
-        with pytest.raises(EvaluationStopped, match="evaluation of test stopped after"):
+        with pytest.raises(EvaluationStopped, match=r"evaluation of the test set stopped after \d of 8"):
             engine.evaluate("test", should_stop=stop)
-        assert stop.calls == 3
+        assert stop.calls >= 3
         again = engine.evaluate("test")
         assert again[:2] == plain[:2]

@@ -85,7 +85,7 @@ def test_close_stops_workers_and_unlinks_shared_memory():
     model = model_with()
     engine = Engine(model, datasets(), workers=2, batch_size=12, seed=0)
     pids = engine.worker_pids()
-    names = [b.name for b in engine._blocks]
+    names = [b.name for b in engine.backend._blocks]
     assert len(pids) == 2 and all(map(shm_exists, names))
     engine.set_weights(model.get_weights())
     engine.evaluate("test")
@@ -114,7 +114,7 @@ from tests.parallel.helpers import model_with, datasets
 from paracnn.parallel import Engine
 engine = Engine(model_with(), datasets(), workers=2, batch_size=12, start_method=sys.argv[1])
 print(" ".join(map(str, engine.worker_pids())), flush=True)
-print(" ".join(b.name for b in engine._blocks), flush=True)
+print(" ".join(b.name for b in engine.backend._blocks), flush=True)
 time.sleep(600)
 """
 
@@ -144,10 +144,10 @@ def test_describe_exit():
 
 
 def test_a_failed_engine_start_reports_its_error_and_frees_shared_memory(monkeypatch):
-    from paracnn.parallel import engine as engine_module
+    from paracnn.parallel import local as local_module
 
     created = []
-    real_create = engine_module.create_block
+    real_create = local_module.create_block
 
     def create_block(nbytes):
         block = real_create(nbytes)
@@ -157,8 +157,8 @@ def test_a_failed_engine_start_reports_its_error_and_frees_shared_memory(monkeyp
     def share_datasets(datasets):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(engine_module, "create_block", create_block)
-    monkeypatch.setattr(engine_module, "share_datasets", share_datasets)
+    monkeypatch.setattr(local_module, "create_block", create_block)
+    monkeypatch.setattr(local_module, "share_datasets", share_datasets)
     with pytest.raises(OSError, match="No space left on device"):
         Engine(model_with(), datasets(), workers=2, batch_size=12)
     assert len(created) == 2 and not any(map(shm_exists, created))

@@ -10,6 +10,8 @@ import pytest
 from paracnn.optim import SGD, clip_grad_norm
 from paracnn.parallel import Engine
 from paracnn.parallel import engine as engine_module
+from paracnn.parallel import plan
+from paracnn.parallel.protocol import TrainTask
 from paracnn.parallel.tasks import Compute, add_slots, mean_of_slots
 
 from .helpers import datasets, model_with
@@ -89,7 +91,7 @@ def reference_steps(model, batches, lr, clip, **opt):
 
 @pytest.mark.parametrize("clip", [None, 0.05, 100.0], ids=["no-clip", "clipping", "clip-inactive"])
 def test_engine_steps_match_the_reference_at_every_worker_count(monkeypatch, clip):
-    monkeypatch.setattr(engine_module, "REDUCE_SLICE", 4)  # 51 parameters, up to 13 slices
+    monkeypatch.setattr(plan, "REDUCE_SLICE", 4)  # 51 parameters, up to 13 slices
     model = model_with()
     batches = [range(3, 15), range(20, 31), range(0, 12)]
     opt = {"momentum": 0.9, "nesterov": True, "weight_decay": 1e-3}
@@ -106,18 +108,18 @@ def test_engine_steps_match_the_reference_at_every_worker_count(monkeypatch, cli
             assert engine.get_weights() == weights, workers
             assert engine.get_momentum() == buf, workers
             if workers > 1:
-                assert len(engine.reduce_slices) == min(engine_module.SLICES_PER_WORKER * workers, 13)
+                assert len(engine.reduce_slices) == min(plan.SLICES_PER_WORKER * workers, 13)
 
 
 def test_sliced_reduction_in_workers_is_bit_identical(monkeypatch):
-    monkeypatch.setattr(engine_module, "REDUCE_SLICE", 4)  # 51 parameters, up to 13 slices
+    monkeypatch.setattr(plan, "REDUCE_SLICE", 4)  # 51 parameters, up to 13 slices
     model = model_with()
     results = {}
     for workers in (0, 2, 3):
         with Engine(model, datasets(), workers=workers, batch_size=12, micro_batch=2, seed=5,
                     start_method="fork") as engine:
             if workers:
-                assert len(engine.reduce_slices) == min(engine_module.SLICES_PER_WORKER * workers, 13)
+                assert len(engine.reduce_slices) == min(plan.SLICES_PER_WORKER * workers, 13)
             engine.set_weights(model.get_weights())
             results[workers] = engine.gradient(range(3, 15), epoch=1)["grad"]
     assert results[0] == results[2] == results[3]
@@ -150,7 +152,7 @@ def test_a_gradient_that_is_not_finite_is_reported_not_applied():
 @pytest.mark.parametrize("clip", [None, 0.05], ids=["fused", "after-a-reduce-pass"])
 def test_a_worker_killed_during_the_update_is_replaced_and_the_slice_recomputed(tmp_path, monkeypatch,
                                                                                 clip):
-    monkeypatch.setattr(engine_module, "REDUCE_SLICE", 4)
+    monkeypatch.setattr(plan, "REDUCE_SLICE", 4)
     model = model_with()
     batches = [range(3, 15), range(20, 31)]
     opt = {"momentum": 0.9}
@@ -193,7 +195,7 @@ def test_prefix_sums_give_the_bits_of_the_whole_reduction():
 
 
 def test_an_idle_worker_lets_the_parent_sum_the_finished_slots(monkeypatch, tmp_path):
-    monkeypatch.setattr(engine_module, "REDUCE_SLICE", 4)
+    monkeypatch.setattr(plan, "REDUCE_SLICE", 4)
     calls = []
     # NOTE: the last micro-batch waits until the parent, with slots 0..4 done, finds
     # nothing more to sum, rather than sleeping a second a busy host might not cover.
@@ -257,21 +259,21 @@ def test_long_micro_batches_are_handed_out_one_per_worker_at_a_time(monkeypatch)
         depths = []
         run = engine.pool.run
 
-        def recording_run(tasks, on_idle=None, depth=None):
-            if tasks[0][0] == "train":
+        def recording_run(tasks, on_idle=None, depth=None, **kw):
+            if isinstance(tasks[0], TrainTask):
                 depths.append(depth)
-            return run(tasks, on_idle, depth)
+            return run(tasks, on_idle, depth, **kw)
 
         monkeypatch.setattr(engine.pool, "run", recording_run)
         engine.step(range(12), 0, 0.1)
         assert engine.task_seconds > 0
-        engine.task_seconds = 2 * engine_module.LONG_TASK  # as if the last step's tasks were long
+        engine.task_seconds = 2 * plan.LONG_TASK  # as if the last step's tasks were long
         engine.step(range(12), 0, 0.1)
         assert depths == [None, 1]  # the first step knows no task times yet
 
 
 def test_one_task_at_a_time_gives_the_same_bits(monkeypatch):
-    monkeypatch.setattr(engine_module, "LONG_TASK", -1.0)  # every run of micro-batches at depth 1
+    monkeypatch.setattr(plan, "LONG_TASK", -1.0)  # every run of micro-batches at depth 1
     model = model_with()
     batches = [range(3, 15), range(20, 31), range(0, 12)]
     initial = list(model.get_weights())

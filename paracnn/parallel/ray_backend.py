@@ -1,0 +1,441 @@
+"""The Ray backend: the engine's train and evaluation tasks on Ray actors, across machines.
+
+``paracnn train CONFIG --backend ray --workers N [--address auto|HOST:PORT]``
+runs the same :class:`~paracnn.parallel.engine.Engine` as the local pool; only
+where the micro-batches are computed changes:
+
+- N actors of one CPU each, placed with a SPREAD placement group (so over as
+  many nodes as there are). Each builds the model from the resolved config
+  and checks that paracnn and every layer plugin have the driver's versions.
+- The datasets' bytes go into the object store once, as out-of-band pickle
+  buffers: an actor reads them in place, zero-copy on each node.
+- The weights are put once per step (their float64 bytes); a task carries
+  only that reference and sample indices. An actor returns its micro-batch's
+  loss and gradient sum, which the driver writes into gradient slot ``k``.
+- The driver then adds the slots in slot order, clips and updates exactly as
+  in-process, so the weights are bit-identical to ``--workers 0`` and to the
+  local pool, whatever the number of actors.
+
+Faults: an actor that dies (``RayActorError``, ``ActorUnavailableError``
+included) or that finishes nothing for ``train.worker_timeout`` seconds is
+killed and replaced, and its micro-batches are recomputed; a replacement that
+cannot be placed within :data:`REPLACE_TIMEOUT` is given up and the run goes
+on with the remaining actors (same results). ``train.max_worker_failures``
+deaths in a row raise :class:`~paracnn.parallel.pool.WorkerError` (exit 3,
+after a checkpoint). :meth:`RayBackend.close` kills every actor and removes
+the placement group; a Ray this process started stops when it exits.
+"""
+
+import collections
+import os
+import pickle
+import time
+import traceback
+
+from .. import __version__
+from ..errors import ParacnnError
+from .layout import SharedLayout
+from .pool import RemoteTraceback, WorkerError, WorkerTaskError
+from .protocol import Failed, TrainTask, run_task
+from .worker import describe_failure
+
+#: the install command named when Ray is missing.
+INSTALL = 'pip install "paracnn[ray]"'
+
+#: seconds to wait for the cluster to place all N actors (one CPU each) before giving up.
+PLACEMENT_TIMEOUT = 30.0
+
+#: seconds an actor may take to start (import paracnn, build the model, map the datasets).
+START_TIMEOUT = 120.0
+
+#: seconds a replacement actor may take to be placed and start before the run goes on
+#: without it (a killed actor's replacement is ready in about 0.3 s; a lost node's
+#: bundle waits until Ray declares the node dead, about 15 s).
+REPLACE_TIMEOUT = 5.0
+
+#: seconds between checks while waiting for results (a dead actor is seen within one).
+POLL_SECONDS = 0.5
+
+#: tasks in flight per actor, as in the local pool: the next waits in the actor's queue.
+DEPTH = 2
+
+
+def import_ray():
+    """The ``ray`` module, or a one-line :class:`ParacnnError` naming :data:`INSTALL` (exit 2)."""
+    try:
+        import ray
+    except ImportError:
+        raise ParacnnError(f"--backend ray needs Ray, which is not installed; install it with: "
+                           f"{INSTALL}") from None
+    return ray
+
+
+def distribution_versions():
+    """``{distribution: version}`` of paracnn and of every distribution registering layers."""
+    from ..registry import get_registry
+
+    versions = {e.dist_key: e.version for e in get_registry().entries()}
+    versions["paracnn"] = __version__
+    return versions
+
+
+def version_mismatch(driver, node):
+    """One line naming each distribution whose version differs from the driver's, or None."""
+    here = distribution_versions()
+    diffs = [f"{dist} {here.get(dist, 'missing')} on node {node} but {version} on the driver"
+             for dist, version in sorted(driver.items()) if here.get(dist) != version]
+    diffs += [f"{dist} {version} on node {node} but missing on the driver"
+              for dist, version in sorted(here.items()) if dist not in driver]
+    return "; ".join(diffs) or None
+
+
+class SharedBytes:
+    """Bytes that Ray stores once and every actor maps in place (pickle protocol 5, out of band)."""
+
+    def __init__(self, data):
+        # NOTE: out of band, Ray hands back its own buffer type; a memoryview reads it in place
+        self.data = data if isinstance(data, (bytes, bytearray)) else memoryview(data)
+
+    def __reduce_ex__(self, protocol):
+        if protocol >= 5:
+            return SharedBytes, (pickle.PickleBuffer(self.data),)
+        return SharedBytes, (bytes(self.data),)
+
+
+def backend_spec(config, workers, backend=None, address=None):
+    """The ``backend`` argument of :class:`~paracnn.parallel.engine.Engine` for a resolved config.
+
+    ``backend`` and ``address`` override ``train.backend`` and ``train.ray_address``.
+    None (the local pool) unless the backend is ``ray`` with workers.
+    """
+    tc = config["train"]
+    if (backend or tc.get("backend", "local")) != "ray" or not workers:
+        return None
+    return RaySpec(config, address or tc.get("ray_address"))
+
+
+def connect(address=None, cpus=1):
+    """Join the Ray cluster at ``address`` (``auto``, ``HOST:PORT``), or start a local Ray of
+    ``cpus`` CPUs; nothing when this process is connected already. Returns ``ray``."""
+    ray = import_ray()
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+        else:
+            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
+                     logging_level="ERROR")
+    return ray
+
+
+class RayWorker:
+    """The actor: a model built from the config, the datasets mapped from the object store.
+
+    Args:
+        config: the resolved config (``Config.data``); the model is built with ``seed``
+            (its weights are replaced at the first task).
+        layout: the engine's :class:`~paracnn.parallel.layout.SharedLayout` (for ``P``).
+        datasets: ``{split: (ImageSet template, [images ref, labels ref])}``.
+        versions: the driver's :func:`distribution_versions`.
+    """
+
+    def __init__(self, config, seed, layout, datasets, versions):
+        import ray
+
+        context = ray.get_runtime_context()
+        self.node = ray.util.get_node_ip_address()
+        self.node_id = context.get_node_id()
+        self.mismatch = version_mismatch(versions, self.node)
+        self.compute, self.loaded = None, None
+        if self.mismatch:
+            return  # NOTE: reported by ready(), before anything else runs here
+        from ..config import config_from_dict
+
+        model = config_from_dict(config).build_model(seed)
+        sets = {}
+        for split, (template, refs) in datasets.items():
+            images, labels = (shared.data for shared in ray.get(refs))
+            sets[split] = template.with_buffers(images, labels)
+        self.compute = SharedLayout(layout.num_params, 1).private_compute(model, sets, None)
+
+    def ready(self):
+        """``(pid, node ip, node id, version mismatch or None)``."""
+        return os.getpid(), self.node, self.node_id, self.mismatch
+
+    def run(self, task, weights):
+        """Run ``task`` at the weights in ``weights[0]`` (an object reference, fetched once per
+        version). A train task returns ``(result, gradient bytes)``; a failure a :class:`Failed`."""
+        import ray
+
+        compute = self.compute
+        try:
+            if task.version != self.loaded:
+                compute.weights(task.version)[:] = memoryview(ray.get(weights[0])).cast("d")
+                self.loaded = task.version
+            if isinstance(task, TrainTask):
+                return run_task(compute, task._replace(slot=0)), compute.grads.tobytes()
+            return run_task(compute, task), None
+        except Exception as e:
+            return Failed(task.id, traceback.format_exc(), describe_failure(e, compute.model))
+
+    def burn(self, workload, rounds):
+        """One calibration burn (see :mod:`paracnn.profiling.calibrate`)."""
+        return workload(rounds)
+
+
+class RaySpec:
+    """What :class:`~paracnn.parallel.engine.Engine` needs to open a :class:`RayBackend`.
+
+    Args:
+        config: the resolved config mapping (``Config.data``), for the actors.
+        address: ``auto``, ``HOST:PORT`` or None (start a local Ray sized to the workers).
+    """
+
+    def __init__(self, config, address=None):
+        self.config, self.address = config, address
+        import_ray()  # NOTE: fail on a missing extra before loading any data
+
+    def open(self, model, datasets, layout, optimizer, **options):
+        return RayBackend(self, model, datasets, layout, optimizer, **options)
+
+
+class RayBackend:
+    """``workers`` Ray actors computing the engine's train and evaluation tasks.
+
+    The reduction and the update run on the driver (``sliced`` False), over
+    the driver's own :class:`~paracnn.parallel.tasks.Compute`.
+    """
+
+    sliced = False
+    pool = None
+    start_method = None
+
+    def __init__(self, spec, model, datasets, layout, optimizer, *, workers, max_failures=3,
+                 log=None, task_timeout=None):
+        self.ray = ray = connect(spec.address, workers)
+        from ray.util.placement_group import placement_group
+
+        self.spec, self.max_failures, self.log = spec, max_failures, log
+        self.task_timeout = task_timeout
+        self.datasets = dict(datasets)
+        self.compute = layout.private_compute(model, self.datasets, optimizer)
+        self.layout, self.seed = layout, spec.config["train"]["seed"]
+        self.actors, self.info = [None] * workers, [None] * workers
+        self.failures = self.restarts = 0
+        self.tail_idle = self.broadcast = 0.0
+        self.weights = (None, None)  # (version, object reference) of the last put
+        self.pg = None
+        try:
+            cpus = ray.cluster_resources().get("CPU", 0)
+            if cpus < workers:
+                raise ParacnnError(too_few_cpus(workers, cpus))
+            self.pg = placement_group([{"CPU": 1}] * workers, strategy="SPREAD")
+            ready, _ = ray.wait([self.pg.ready()], timeout=PLACEMENT_TIMEOUT)
+            if not ready:
+                free = ray.available_resources().get("CPU", 0)
+                raise ParacnnError(too_few_cpus(workers, cpus, free))
+            self.data_refs = self._put_datasets(datasets)
+            self.versions = distribution_versions()
+            for w in range(workers):
+                self.actors[w] = self._start(w)
+            for w in range(workers):
+                self.info[w] = self._ready(w, START_TIMEOUT)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def size(self):
+        return sum(a is not None for a in self.actors)
+
+    def _put_datasets(self, datasets):
+        refs, by_buffer = {}, {}
+        for split, ds in datasets.items():
+            pair = []
+            for buf in (ds.images, ds.labels):
+                if id(buf) not in by_buffer:
+                    by_buffer[id(buf)] = (self.ray.put(SharedBytes(buf)), buf)  # NOTE: buf kept: ids stay unique
+                pair.append(by_buffer[id(buf)][0])
+            refs[split] = (ds.with_buffers(None, None), pair)
+        return refs
+
+    def _start(self, w):
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        strategy = PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=w)
+        actor_class = self.ray.remote(RayWorker)
+        return actor_class.options(num_cpus=1, scheduling_strategy=strategy, max_restarts=0).remote(
+            self.spec.config, self.seed, self.layout, self.data_refs, self.versions)
+
+    def _ready(self, w, timeout):
+        """Wait for actor ``w``; its ``ready()`` answer, or None if it is not up within ``timeout``."""
+        ray = self.ray
+        ref = self.actors[w].ready.remote()
+        done, _ = ray.wait([ref], timeout=timeout)
+        if not done:
+            return None
+        try:
+            pid, ip, node_id, mismatch = ray.get(ref)
+        except ray.exceptions.RayActorError as e:
+            raise WorkerError(f"Ray actor {w} failed to start: {_first_line(e)}; run with --workers 0 "
+                              f"to see the error in-process") from e
+        if mismatch:
+            raise ParacnnError(f"version mismatch: {mismatch}; install the same versions on every "
+                               f"node (see docs/distributed.md)")
+        return {"pid": pid, "ip": ip, "node_id": node_id}
+
+    def pids(self):
+        """PIDs of the actors on this machine (remote nodes' processes are not measured)."""
+        here = self.ray.get_runtime_context().get_node_id()
+        return [i["pid"] for a, i in zip(self.actors, self.info) if a is not None and i
+                and i["node_id"] == here]
+
+    def nodes(self):
+        """The node ID of each live actor."""
+        return [i["node_id"] for a, i in zip(self.actors, self.info) if a is not None and i]
+
+    def _weights_ref(self, version):
+        if self.weights[0] != version:
+            start = time.perf_counter()
+            self.weights = (version, self.ray.put(self.compute.weights(version).tobytes()))
+            self.broadcast += time.perf_counter() - start
+        return self.weights[1]
+
+    def run(self, tasks, on_idle=None, depth=None, should_stop=None):
+        """Run ``tasks`` on the actors; results by task id. See :meth:`WorkerPool.run
+        <paracnn.parallel.pool.WorkerPool.run>` (``on_idle`` is not used: nothing is pre-summed)."""
+        ray = self.ray
+        errors = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
+        results = [None] * len(tasks)
+        todo = collections.deque(range(len(tasks)))
+        inflight = {}  # ref -> (actor, task id)
+        load = [0] * len(self.actors)
+        progress = [time.monotonic()] * len(self.actors)
+        last = [time.perf_counter()] * len(self.actors)
+        remaining, clean, depth = len(tasks), True, depth or DEPTH
+        self.broadcast = 0.0
+        while remaining:
+            if todo and should_stop is not None and should_stop():
+                remaining -= len(todo)
+                todo.clear()
+                continue
+            for w, actor in enumerate(self.actors):
+                while actor is not None and todo and load[w] < depth:
+                    t = todo.popleft()
+                    task = tasks[t]
+                    if not load[w]:
+                        progress[w] = time.monotonic()
+                    ref = actor.run.remote(task, [self._weights_ref(task.version)])
+                    inflight[ref] = (w, t)
+                    load[w] += 1
+            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=POLL_SECONDS)
+            if ready:
+                ready, _ = ray.wait(list(inflight), num_returns=len(inflight), timeout=0)
+            dead = {}
+            for ref in ready:
+                w, t = inflight.pop(ref)
+                load[w] -= 1
+                try:
+                    value = ray.get(ref)
+                except errors as e:
+                    todo.appendleft(t)
+                    dead[w] = _first_line(e)
+                    continue
+                if isinstance(value, Failed):
+                    raise WorkerTaskError(f"{value.summary}, in Ray actor {w} on node "
+                                          f"{self.info[w]['ip']}; run with --debug to see the actor's "
+                                          f"traceback") from RemoteTraceback(value.traceback)
+                results[t] = self._record(tasks[t], value)
+                remaining -= 1
+                progress[w], last[w] = time.monotonic(), time.perf_counter()
+            dead.update(self._hung(load, progress, dead))
+            for w in sorted(dead):
+                clean = False
+                for ref, (v, t) in list(inflight.items()):
+                    if v == w:
+                        del inflight[ref]
+                        todo.appendleft(t)
+                load[w] = 0
+                self._replace(w, dead[w])
+                progress[w], last[w] = time.monotonic(), time.perf_counter()
+        if clean:
+            self.failures = 0
+        live = [t for a, t in zip(self.actors, last) if a is not None]
+        self.tail_idle = sum(max(live) - t for t in live) if live else 0.0
+        return results
+
+    def _record(self, task, value):
+        result, grad = value
+        if grad is not None:
+            p, k = self.layout.num_params, task.slot
+            self.compute.grads[k * p:(k + 1) * p] = memoryview(grad).cast("d")
+        return result
+
+    def _hung(self, load, progress, dead):
+        if not self.task_timeout:
+            return {}
+        now, hung = time.monotonic(), {}
+        for w, actor in enumerate(self.actors):
+            if actor is not None and w not in dead and load[w] and now - progress[w] > self.task_timeout:
+                hung[w] = f"did not finish a task within {self.task_timeout:g} s (hung); killed it"
+        return hung
+
+    def _replace(self, w, reason):
+        """Kill actor ``w``, start another in its bundle; go on without it if it cannot be placed."""
+        ray, old = self.ray, self.actors[w]
+        info = self.info[w] or {}
+        self.failures += 1
+        self.restarts += 1
+        message = f"Ray actor {w} (pid {info.get('pid')} on node {info.get('ip')}) died: {reason}"
+        _kill(ray, old)
+        self.actors[w] = self.info[w] = None
+        if self.failures > self.max_failures:
+            raise WorkerError(f"{message}; giving up after {self.failures} worker failures in a row")
+        if self.log:
+            self.log(f"{message}; starting a new actor and recomputing its tasks")
+        self.actors[w] = self._start(w)
+        self.info[w] = self._ready(w, REPLACE_TIMEOUT)
+        if self.info[w] is None:
+            _kill(ray, self.actors[w])
+            self.actors[w] = None
+            if not self.size:
+                raise WorkerError(f"{message}; no replacement could be placed within "
+                                  f"{REPLACE_TIMEOUT:g} s and no actor is left")
+            if self.log:
+                self.log(f"no replacement for Ray actor {w} could be placed within {REPLACE_TIMEOUT:g} s; "
+                         f"going on with {self.size} actors (the results do not change)")
+
+    def close(self):
+        """Kill every actor and remove the placement group. Idempotent."""
+        for w, actor in enumerate(self.actors):
+            _kill(self.ray, actor)
+            self.actors[w] = None
+        if self.pg is not None:
+            from ray.util.placement_group import remove_placement_group
+
+            try:
+                remove_placement_group(self.pg)
+            except Exception:  # NOTE: the cluster may already be gone (Ctrl-C, a lost head)
+                pass
+            self.pg = None
+        if self.compute is not None:
+            SharedLayout.release(self.compute)
+            self.compute = None
+
+
+def too_few_cpus(workers, cpus, free=None):
+    have = f"{cpus:g} CPUs" + (f", {free:g} of them free," if free is not None else "")
+    return (f"the Ray cluster has {have} but --workers {workers} needs {workers} (one per actor); "
+            f"add nodes (ray start --address ...), or ask for fewer workers")
+
+
+def _kill(ray, actor):
+    if actor is not None:
+        try:
+            ray.kill(actor, no_restart=True)
+        except Exception:  # NOTE: already dead, or the cluster is gone
+            pass
+
+
+def _first_line(error):
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
