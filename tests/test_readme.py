@@ -111,3 +111,17 @@ def test_the_readme_has_the_sections_a_newcomer_looks_for():
     for section in ("First run", "Commands", "Data", "Going faster", "Seeing inside a trained network"):
         assert section in headings, section
     assert headings[0] == "First run"
+
+
+def test_looking_inside_example_runs_on_a_trained_run(tmp_path):
+    from paracnn.train import train
+
+    run = tmp_path / "run"
+    train(load_config(ROOT / "configs" / "tiny.yaml", ["train.epochs=1"]), workers=0, run_dir=run,
+          progress=False, log=lambda line: None)
+    code = next(block for block in re.findall(r"```python\n(.*?)```", README, re.S)
+                if "load_model" in block)
+    code = code.replace('"runs/lenet/checkpoints/best.json"', repr(str(run)))
+    names = {}
+    exec(code, names)  # noqa: S102 - the README's own example
+    assert len(names["grad"]) == len(names["x"]) and len(names["logits"]) == 10
