@@ -29,6 +29,8 @@ the placement group; a Ray this process started stops when it exits.
 import collections
 import os
 import pickle
+import signal
+import threading
 import time
 import traceback
 
@@ -118,12 +120,20 @@ def connect(address=None, cpus=1):
     """Join the Ray cluster at ``address`` (``auto``, ``HOST:PORT``), or start a local Ray of
     ``cpus`` CPUs; nothing when this process is connected already. Returns ``ray``."""
     ray = import_ray()
-    if not ray.is_initialized():
-        if address:
-            ray.init(address=address, log_to_driver=False, logging_level="ERROR")
-        else:
-            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
-                     logging_level="ERROR")
+    if ray.is_initialized():
+        return ray
+    # NOTE: Ray's core worker installs its own SIGTERM handler (log, then die); the run's
+    # handler must stay, so SIGTERM stops at a step boundary with a checkpoint as locally.
+    saved = {}
+    if threading.current_thread() is threading.main_thread():
+        saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    if address:
+        ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+    else:
+        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    for sig, handler in saved.items():
+        if handler is not None:
+            signal.signal(sig, handler)
     return ray
 
 
