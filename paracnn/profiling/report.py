@@ -65,8 +65,8 @@ def format_profile(result):
     lines = [f"profile of {result['config']} on {data}: {result['num_params']:,} parameters, batch "
              f"{m['batch_size']} (micro-batch {m['micro_batch']}), {m['steps']} timed steps per run",
              f"Python {m['python']}, math.sumprod {'yes' if m['sumprod'] else 'no'}, {describe_cpus(cpus)}, "
-             (f"Ray actors" if m.get("backend") == "ray" else f"start method {m['start_method']}")
-             + f", load average {load}",
+             f"{'Ray actors' if m.get('backend') == 'ray' else 'start method ' + str(m['start_method'])}, "
+             f"load average {load}",
              "", "Scaling (medians; hw x: cores' worth that as many processes running the model's training "
              "step with no communication got, around the run; rel.eff = speedup / hw x; K-F: "
              "Karp-Flatt serial fraction, raw and against hw x)",
