@@ -23,7 +23,7 @@ from paracnn.config import load_config
 from paracnn.optim import make_optimizer
 from paracnn.parallel.layout import SharedLayout
 from paracnn.parallel.protocol import UpdateTask
-from paracnn.parallel.ray_backend import connect
+from paracnn.parallel.ray_actor import connect
 from paracnn.parallel.reduction import mean_of_slots
 
 REPO = Path(__file__).resolve().parents[1]

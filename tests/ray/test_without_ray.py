@@ -3,7 +3,7 @@
 import sys
 
 from paracnn.cli import main
-from paracnn.parallel import ray_backend
+from paracnn.parallel import ray_actor
 
 from ..parallel.helpers import REPO
 
@@ -25,12 +25,12 @@ def test_workers_0_with_the_ray_backend_needs_no_ray(monkeypatch, tmp_path):
 
 
 def test_a_version_mismatch_names_the_node_and_both_versions(monkeypatch):
-    monkeypatch.setattr(ray_backend, "distribution_versions",
+    monkeypatch.setattr(ray_actor, "distribution_versions",
                         lambda: {"paracnn": "0.1.0", "paracnn-extras": "0.3.0", "other-plugin": "1.0"})
     driver = {"paracnn": "0.1.0", "paracnn-extras": "0.2.0"}
-    message = ray_backend.version_mismatch(driver, "10.1.2.3")
+    message = ray_actor.version_mismatch(driver, "10.1.2.3")
     assert "paracnn-extras 0.3.0 on node 10.1.2.3 but 0.2.0 on the driver" in message
     assert "other-plugin 1.0 on node 10.1.2.3 but missing on the driver" in message
     assert "paracnn 0.1.0" not in message
-    assert ray_backend.version_mismatch(driver | {"other-plugin": "1.0", "paracnn-extras": "0.3.0"},
+    assert ray_actor.version_mismatch(driver | {"other-plugin": "1.0", "paracnn-extras": "0.3.0"},
                                         "n") is None
