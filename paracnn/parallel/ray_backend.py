@@ -27,6 +27,8 @@ the placement group; a Ray this process started stops when it exits.
 """
 
 import collections
+import os
+import signal
 import time
 
 from ..errors import ParacnnError
@@ -107,6 +109,8 @@ class RayBackend:
         self.tail_idle = self.broadcast = 0.0
         self.weights = (None, None)  # (version, object reference) of the last put
         self.pg = None
+        self.here = ray.get_runtime_context().get_node_id()
+        self.ip = ray.util.get_node_ip_address()
         try:
             cpus = ray.cluster_resources().get("CPU", 0)
             if cpus < workers:
@@ -168,9 +172,8 @@ class RayBackend:
 
     def pids(self):
         """PIDs of the actors on this machine (remote nodes' processes are not measured)."""
-        here = self.ray.get_runtime_context().get_node_id()
         return [i["pid"] for a, i in zip(self.actors, self.info) if a is not None and i
-                and i["node_id"] == here]
+                and i["node_id"] == self.here]
 
     def nodes(self):
         """The node ID of each live actor."""
@@ -230,7 +233,8 @@ class RayBackend:
                 results[t] = self._record(tasks[t], value)
                 remaining -= 1
                 progress[w], last[w] = time.monotonic(), time.perf_counter()
-            dead.update(self._hung(load, progress, dead))
+            hung = self._hung(load, progress, dead)
+            dead.update(hung)
             for w in sorted(dead):
                 clean = False
                 for ref, (v, t) in list(inflight.items()):
@@ -238,7 +242,7 @@ class RayBackend:
                         del inflight[ref]
                         todo.appendleft(t)
                 load[w] = 0
-                self._replace(w, dead[w])
+                self._replace(w, dead[w], hung=w in hung)
                 progress[w], last[w] = time.monotonic(), time.perf_counter()
         if clean:
             self.failures = 0
@@ -262,7 +266,7 @@ class RayBackend:
                 hung[w] = f"did not finish a task within {self.task_timeout:g} s (hung); killed it"
         return hung
 
-    def _replace(self, w, reason):
+    def _replace(self, w, reason, hung=False):
         """Kill actor ``w``, start another in its bundle; go on without it if it cannot be placed."""
         ray, old = self.ray, self.actors[w]
         info = self.info[w] or {}
@@ -270,6 +274,13 @@ class RayBackend:
         self.restarts += 1
         message = f"Ray actor {w} (pid {info.get('pid')} on node {info.get('ip')}) died: {reason}"
         _kill(ray, old)
+        if hung and info.get("ip") == self.ip:
+            # NOTE: a stopped or hung process ignores Ray's kill request for seconds, keeping
+            # its CPU reserved; on this machine SIGKILL frees the bundle for the replacement now.
+            try:
+                os.kill(info["pid"], signal.SIGKILL)
+            except OSError:
+                pass
         self.actors[w] = self.info[w] = None
         if self.failures > self.max_failures:
             raise WorkerError(f"{message}; giving up after {self.failures} worker failures in a row")
@@ -321,4 +332,4 @@ def _kill(ray, actor):
 
 def _first_line(error):
     text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+    return text[0].rstrip(".") if text else type(error).__name__

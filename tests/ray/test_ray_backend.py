@@ -81,6 +81,21 @@ def test_an_actor_sigkilled_mid_step_is_replaced_and_its_work_redone(ray_cluster
     assert len(messages) == 1 and f"Ray actor 1 (pid {victim}" in messages[0], messages
 
 
+def test_a_hung_actor_is_killed_after_the_timeout_and_replaced(ray_cluster, monkeypatch):
+    cluster, _ = ray_cluster
+    messages = []
+    with ray_trainer(cluster, log=messages.append, worker_timeout=2.0) as t:
+        backend = t.engine.backend
+        victim = backend.info[1]["pid"]
+        kill_during_step(backend, monkeypatch, 10, lambda: os.kill(victim, signal.SIGSTOP))
+        for indices in t.batches(0)[:3]:
+            t.step(indices, 0)
+        assert backend.restarts == 1 and backend.size == 2
+        weights = t.weights
+    assert weights == reference_weights(3)
+    assert len(messages) == 1 and "did not finish a task within 2 s" in messages[0], messages
+
+
 def test_a_node_removed_mid_step_leaves_the_run_on_the_other_actor(ray_cluster, monkeypatch):
     from paracnn.parallel import ray_backend
 
