@@ -5,11 +5,11 @@ two 1-CPU nodes, so two actors must land on two different nodes.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import shutil
 import time
 
 import pytest
@@ -65,35 +65,24 @@ def kill_during_step(backend, monkeypatch, at, fault):
     monkeypatch.setattr(backend, "_record", faulty_record)
 
 
-def test_an_actor_sigkilled_mid_step_is_replaced_and_its_work_redone(ray_cluster, monkeypatch):
+@pytest.mark.parametrize("sig, timeout, message", [
+    (signal.SIGKILL, 300.0, "Ray actor 1 (pid {victim}"),
+    (signal.SIGSTOP, 2.0, "did not finish a task within 2 s (hung)")], ids=["sigkill", "hung"])
+def test_an_actor_killed_or_hung_mid_step_is_replaced_and_its_work_redone(ray_cluster, monkeypatch,
+                                                                          sig, timeout, message):
     cluster, _ = ray_cluster
     messages = []
-    with ray_trainer(cluster, log=messages.append) as t:
+    with ray_trainer(cluster, log=messages.append, worker_timeout=timeout) as t:
         backend = t.engine.backend
         victim = backend.info[1]["pid"]
-        kill_during_step(backend, monkeypatch, 10, lambda: os.kill(victim, signal.SIGKILL))
+        kill_during_step(backend, monkeypatch, 10, lambda: os.kill(victim, sig))
         for indices in t.batches(0)[:3]:
             t.step(indices, 0)
         assert backend.restarts == 1 and backend.size == 2
         assert backend.info[1]["pid"] != victim
         weights = t.weights
     assert weights == reference_weights(3)
-    assert len(messages) == 1 and f"Ray actor 1 (pid {victim}" in messages[0], messages
-
-
-def test_a_hung_actor_is_killed_after_the_timeout_and_replaced(ray_cluster, monkeypatch):
-    cluster, _ = ray_cluster
-    messages = []
-    with ray_trainer(cluster, log=messages.append, worker_timeout=2.0) as t:
-        backend = t.engine.backend
-        victim = backend.info[1]["pid"]
-        kill_during_step(backend, monkeypatch, 10, lambda: os.kill(victim, signal.SIGSTOP))
-        for indices in t.batches(0)[:3]:
-            t.step(indices, 0)
-        assert backend.restarts == 1 and backend.size == 2
-        weights = t.weights
-    assert weights == reference_weights(3)
-    assert len(messages) == 1 and "did not finish a task within 2 s" in messages[0], messages
+    assert len(messages) == 1 and message.format(victim=victim) in messages[0], messages
 
 
 def test_a_node_removed_mid_step_leaves_the_run_on_the_other_actor(ray_cluster, monkeypatch):
