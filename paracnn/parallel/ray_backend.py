@@ -140,7 +140,8 @@ class RayBackend:
             pair = []
             for buf in (ds.images, ds.labels):
                 if id(buf) not in by_buffer:
-                    by_buffer[id(buf)] = (self.ray.put(SharedBytes(buf)), buf)  # NOTE: buf kept: ids stay unique
+                    # NOTE: buf is kept alive with its reference, so ids stay unique
+                    by_buffer[id(buf)] = (self.ray.put(SharedBytes(buf)), buf)
                 pair.append(by_buffer[id(buf)][0])
             refs[split] = (ds.with_buffers(None, None), pair)
         return refs

@@ -47,7 +47,3 @@ def release_block(block, unlink):
         except FileNotFoundError:
             pass
 
-
-def doubles(block, count, offset=0):
-    """A ``memoryview`` of ``count`` float64 values in ``block`` starting at double ``offset``."""
-    return block.buf[offset * 8:(offset + count) * 8].cast("d")

@@ -94,9 +94,11 @@ def format_profile(result):
                      + ", ".join(f"{p}: {v:.1f}x" for p, v in bound.items()))
     serial_ms = 1e3 * s["reduce_update_seconds"]
     ray = m.get("backend") == "ray"
-    where = "on the Ray driver" if ray else "in the parent up to 1 worker, in slices across the workers from 2"
+    where = ("on the Ray driver" if ray else
+             "in the parent up to 1 worker, in slices across the workers from 2")
     lines.append(f"Reduce + update per step (summing the gradient slots, the optimiser step; {where}): "
-                 f"serial {serial_ms:.1f} ms ({100 * serial_ms / 1e3 / s['step_seconds']:.2f} % of the step); "
+                 f"serial {serial_ms:.1f} ms ({100 * serial_ms / 1e3 / s['step_seconds']:.2f} % of the "
+                 f"step); "
                  + ", ".join(_reduce_update(r) for r in result["runs"])
                  + (". bcast: putting the weights into Ray's object store, once per step." if ray else
                     ". Nothing is broadcast: every process reads the weights from shared memory."))
