@@ -54,8 +54,9 @@ def summary(result):
         f"Amdahl ({a['fit_on']} fit): f = {pct(a['serial_fraction'])}, ceiling {ceiling}, "
         + ", ".join(f"{k} cores {v:.1f}x" for k, v in a["predicted_speedup"].items()),
         f"reduce + update per step: {serial_ms:.1f} ms in-process, {parallel_ms:.1f} ms at {p} workers "
-        f"(sliced across them; the parent pre-summed finished slots for {presum_ms:.1f} ms of the wait "
-        f"before) = {100 * parallel_ms / 1e3 / s['step_seconds']:.2f} % of the serial step",
+        + ("(on the Ray driver" if result["machine"].get("backend") == "ray" else
+           f"(sliced across them; the parent pre-summed finished slots for {presum_ms:.1f} ms of the wait "
+           f"before") + f") = {100 * parallel_ms / 1e3 / s['step_seconds']:.2f} % of the serial step",
         f"wait per step at {p} workers: {1e3 * last['wait_seconds']:.1f} ms, of it "
         f"{1e3 * last['tail_seconds']:.1f} ms idle tail (load imbalance; the rest is messages)",
     ]

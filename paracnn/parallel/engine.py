@@ -26,7 +26,7 @@ import time
 
 from ..errors import ParacnnError
 from ..optim import SGD, clip_coef, grad_norm
-from .layout import SharedLayout, as_doubles
+from .layout import DOUBLE, SharedLayout, as_doubles
 from .local import InProcess, LocalPool
 from . import plan
 from .plan import auto_micro_batch, eval_chunks, micro_batches, reduce_slices
@@ -61,11 +61,9 @@ class Engine:
 
     Example::
 
-        with Engine(model, {"train": ds}, workers=2, batch_size=64,
-                    optimizer=SGD(momentum=0.9)) as engine:
-            engine.set_state(model.get_weights())
-            out = engine.step(indices, epoch=0, lr=0.05)
-            weights = engine.get_weights()
+        with Engine(model, {"train": ds}, workers=2, batch_size=64, optimizer=SGD(momentum=0.9)) as e:
+            e.set_state(model.get_weights())
+            out = e.step(indices, epoch=0, lr=0.05)
     """
 
     def __init__(self, model, datasets, *, workers=0, batch_size=64, optimizer=None, micro_batch=None,
@@ -111,7 +109,7 @@ class Engine:
         start = time.perf_counter()
         nxt = self.version + 1
         self.compute.weights(nxt)[:] = as_doubles(weights, self.num_params, "weights")
-        momentum = bytes(8 * self.num_params) if momentum is None else momentum
+        momentum = bytes(DOUBLE * self.num_params) if momentum is None else momentum
         self.compute.momentum(nxt)[:] = as_doubles(momentum, self.num_params, "momentum")
         self.version = nxt
         return time.perf_counter() - start
@@ -191,8 +189,7 @@ class Engine:
         out["reduce"] = time.perf_counter() - start
         return out
 
-    def _tail(self):
-        """A fresh :class:`TailSums` when the reduction runs in the workers, else None."""
+    def _tail(self):  # NOTE: pre-summing pays only where the reduction runs in the workers
         return TailSums(self.compute, self.reduce_slices) if self.backend.sliced else None
 
     def _mean_gradient(self, count, samples, tail):

@@ -295,8 +295,9 @@ class WorkerPool:
             except (EOFError, OSError):
                 break
             if isinstance(msg, Failed):
-                raise WorkerTaskError(f"{msg.summary}, in worker {w} (pid {self.procs[w].pid}); run with "
-                                      f"--debug to see the worker's traceback") from RemoteTraceback(msg.traceback)
+                raise WorkerTaskError(f"{msg.summary}, in worker {w} (pid {self.procs[w].pid}); run "
+                                      f"with --debug to see the worker's traceback"
+                                      ) from RemoteTraceback(msg.traceback)
             inflight.remove(msg.id)
             results[msg.id] = msg.result
             done += 1

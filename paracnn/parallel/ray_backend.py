@@ -28,19 +28,14 @@ the placement group; a Ray this process started stops when it exits.
 
 import collections
 import os
-import pickle
+import signal
 import time
-import traceback
 
-from .. import __version__
 from ..errors import ParacnnError
 from .layout import SharedLayout
 from .pool import RemoteTraceback, WorkerError, WorkerTaskError
-from .protocol import Failed, TrainTask, run_task
-from .worker import describe_failure
-
-#: the install command named when Ray is missing.
-INSTALL = 'pip install "paracnn[ray]"'
+from .protocol import Failed
+from .ray_actor import RayWorker, SharedBytes, connect, distribution_versions, import_ray
 
 #: seconds to wait for the cluster to place all N actors (one CPU each) before giving up.
 PLACEMENT_TIMEOUT = 30.0
@@ -60,48 +55,6 @@ POLL_SECONDS = 0.5
 DEPTH = 2
 
 
-def import_ray():
-    """The ``ray`` module, or a one-line :class:`ParacnnError` naming :data:`INSTALL` (exit 2)."""
-    try:
-        import ray
-    except ImportError:
-        raise ParacnnError(f"--backend ray needs Ray, which is not installed; install it with: "
-                           f"{INSTALL}") from None
-    return ray
-
-
-def distribution_versions():
-    """``{distribution: version}`` of paracnn and of every distribution registering layers."""
-    from ..registry import get_registry
-
-    versions = {e.dist_key: e.version for e in get_registry().entries()}
-    versions["paracnn"] = __version__
-    return versions
-
-
-def version_mismatch(driver, node):
-    """One line naming each distribution whose version differs from the driver's, or None."""
-    here = distribution_versions()
-    diffs = [f"{dist} {here.get(dist, 'missing')} on node {node} but {version} on the driver"
-             for dist, version in sorted(driver.items()) if here.get(dist) != version]
-    diffs += [f"{dist} {version} on node {node} but missing on the driver"
-              for dist, version in sorted(here.items()) if dist not in driver]
-    return "; ".join(diffs) or None
-
-
-class SharedBytes:
-    """Bytes that Ray stores once and every actor maps in place (pickle protocol 5, out of band)."""
-
-    def __init__(self, data):
-        # NOTE: out of band, Ray hands back its own buffer type; a memoryview reads it in place
-        self.data = data if isinstance(data, (bytes, bytearray)) else memoryview(data)
-
-    def __reduce_ex__(self, protocol):
-        if protocol >= 5:
-            return SharedBytes, (pickle.PickleBuffer(self.data),)
-        return SharedBytes, (bytes(self.data),)
-
-
 def backend_spec(config, workers, backend=None, address=None):
     """The ``backend`` argument of :class:`~paracnn.parallel.engine.Engine` for a resolved config.
 
@@ -112,74 +65,6 @@ def backend_spec(config, workers, backend=None, address=None):
     if (backend or tc.get("backend", "local")) != "ray" or not workers:
         return None
     return RaySpec(config, address or tc.get("ray_address"))
-
-
-def connect(address=None, cpus=1):
-    """Join the Ray cluster at ``address`` (``auto``, ``HOST:PORT``), or start a local Ray of
-    ``cpus`` CPUs; nothing when this process is connected already. Returns ``ray``."""
-    ray = import_ray()
-    if not ray.is_initialized():
-        if address:
-            ray.init(address=address, log_to_driver=False, logging_level="ERROR")
-        else:
-            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
-                     logging_level="ERROR")
-    return ray
-
-
-class RayWorker:
-    """The actor: a model built from the config, the datasets mapped from the object store.
-
-    Args:
-        config: the resolved config (``Config.data``); the model is built with ``seed``
-            (its weights are replaced at the first task).
-        layout: the engine's :class:`~paracnn.parallel.layout.SharedLayout` (for ``P``).
-        datasets: ``{split: (ImageSet template, [images ref, labels ref])}``.
-        versions: the driver's :func:`distribution_versions`.
-    """
-
-    def __init__(self, config, seed, layout, datasets, versions):
-        import ray
-
-        context = ray.get_runtime_context()
-        self.node = ray.util.get_node_ip_address()
-        self.node_id = context.get_node_id()
-        self.mismatch = version_mismatch(versions, self.node)
-        self.compute, self.loaded = None, None
-        if self.mismatch:
-            return  # NOTE: reported by ready(), before anything else runs here
-        from ..config import config_from_dict
-
-        model = config_from_dict(config).build_model(seed)
-        sets = {}
-        for split, (template, refs) in datasets.items():
-            images, labels = (shared.data for shared in ray.get(refs))
-            sets[split] = template.with_buffers(images, labels)
-        self.compute = SharedLayout(layout.num_params, 1).private_compute(model, sets, None)
-
-    def ready(self):
-        """``(pid, node ip, node id, version mismatch or None)``."""
-        return os.getpid(), self.node, self.node_id, self.mismatch
-
-    def run(self, task, weights):
-        """Run ``task`` at the weights in ``weights[0]`` (an object reference, fetched once per
-        version). A train task returns ``(result, gradient bytes)``; a failure a :class:`Failed`."""
-        import ray
-
-        compute = self.compute
-        try:
-            if task.version != self.loaded:
-                compute.weights(task.version)[:] = memoryview(ray.get(weights[0])).cast("d")
-                self.loaded = task.version
-            if isinstance(task, TrainTask):
-                return run_task(compute, task._replace(slot=0)), compute.grads.tobytes()
-            return run_task(compute, task), None
-        except Exception as e:
-            return Failed(task.id, traceback.format_exc(), describe_failure(e, compute.model))
-
-    def burn(self, workload, rounds):
-        """One calibration burn (see :mod:`paracnn.profiling.calibrate`)."""
-        return workload(rounds)
 
 
 class RaySpec:
@@ -224,6 +109,8 @@ class RayBackend:
         self.tail_idle = self.broadcast = 0.0
         self.weights = (None, None)  # (version, object reference) of the last put
         self.pg = None
+        self.here = ray.get_runtime_context().get_node_id()
+        self.ip = ray.util.get_node_ip_address()
         try:
             cpus = ray.cluster_resources().get("CPU", 0)
             if cpus < workers:
@@ -253,7 +140,8 @@ class RayBackend:
             pair = []
             for buf in (ds.images, ds.labels):
                 if id(buf) not in by_buffer:
-                    by_buffer[id(buf)] = (self.ray.put(SharedBytes(buf)), buf)  # NOTE: buf kept: ids stay unique
+                    # NOTE: buf is kept alive with its reference, so ids stay unique
+                    by_buffer[id(buf)] = (self.ray.put(SharedBytes(buf)), buf)
                 pair.append(by_buffer[id(buf)][0])
             refs[split] = (ds.with_buffers(None, None), pair)
         return refs
@@ -285,9 +173,8 @@ class RayBackend:
 
     def pids(self):
         """PIDs of the actors on this machine (remote nodes' processes are not measured)."""
-        here = self.ray.get_runtime_context().get_node_id()
         return [i["pid"] for a, i in zip(self.actors, self.info) if a is not None and i
-                and i["node_id"] == here]
+                and i["node_id"] == self.here]
 
     def nodes(self):
         """The node ID of each live actor."""
@@ -347,7 +234,8 @@ class RayBackend:
                 results[t] = self._record(tasks[t], value)
                 remaining -= 1
                 progress[w], last[w] = time.monotonic(), time.perf_counter()
-            dead.update(self._hung(load, progress, dead))
+            hung = self._hung(load, progress, dead)
+            dead.update(hung)
             for w in sorted(dead):
                 clean = False
                 for ref, (v, t) in list(inflight.items()):
@@ -355,7 +243,7 @@ class RayBackend:
                         del inflight[ref]
                         todo.appendleft(t)
                 load[w] = 0
-                self._replace(w, dead[w])
+                self._replace(w, dead[w], hung=w in hung)
                 progress[w], last[w] = time.monotonic(), time.perf_counter()
         if clean:
             self.failures = 0
@@ -379,7 +267,7 @@ class RayBackend:
                 hung[w] = f"did not finish a task within {self.task_timeout:g} s (hung); killed it"
         return hung
 
-    def _replace(self, w, reason):
+    def _replace(self, w, reason, hung=False):
         """Kill actor ``w``, start another in its bundle; go on without it if it cannot be placed."""
         ray, old = self.ray, self.actors[w]
         info = self.info[w] or {}
@@ -387,6 +275,13 @@ class RayBackend:
         self.restarts += 1
         message = f"Ray actor {w} (pid {info.get('pid')} on node {info.get('ip')}) died: {reason}"
         _kill(ray, old)
+        if hung and info.get("ip") == self.ip:
+            # NOTE: a stopped or hung process ignores Ray's kill request for seconds, keeping
+            # its CPU reserved; on this machine SIGKILL frees the bundle for the replacement now.
+            try:
+                os.kill(info["pid"], signal.SIGKILL)
+            except OSError:
+                pass
         self.actors[w] = self.info[w] = None
         if self.failures > self.max_failures:
             raise WorkerError(f"{message}; giving up after {self.failures} worker failures in a row")
@@ -438,4 +333,4 @@ def _kill(ray, actor):
 
 def _first_line(error):
     text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+    return text[0].rstrip(".") if text else type(error).__name__

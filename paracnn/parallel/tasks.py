@@ -54,9 +54,9 @@ class Compute:
         optimizer: the :class:`~paracnn.optim.SGD` whose hyperparameters
             :meth:`update` applies (its own ``buf`` is not used).
         mean: a float64 buffer of ``num_params`` values that :meth:`reduce`
-            writes the mean gradient into (with workers).
+            writes the mean gradient into.
         prefix: a float64 buffer of ``num_params`` values holding partial sums
-            of the first slots, per slice (see :func:`add_slots`; with workers).
+            of the first slots, per slice (see :func:`add_slots`).
     """
 
     def __init__(self, model, state, grads, datasets, optimizer=None, mean=None, prefix=None):

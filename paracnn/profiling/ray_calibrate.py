@@ -9,7 +9,7 @@ actors' placement group short.
 
 import time
 
-from ..parallel.ray_backend import connect
+from ..parallel.ray_actor import connect
 from .calibrate import BURN_ROUNDS, Calibrator, burn
 
 

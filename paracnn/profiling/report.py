@@ -65,8 +65,8 @@ def format_profile(result):
     lines = [f"profile of {result['config']} on {data}: {result['num_params']:,} parameters, batch "
              f"{m['batch_size']} (micro-batch {m['micro_batch']}), {m['steps']} timed steps per run",
              f"Python {m['python']}{_interpreter(m)}, {describe_cpus(cpus)}, "
-             + ("Ray actors" if m.get("backend") == "ray" else f"start method {m['start_method']}")
-             + f", load average {load}",
+             f"{'Ray actors' if m.get('backend') == 'ray' else 'start method ' + str(m['start_method'])}, "
+             f"load average {load}",
              "", "Scaling (medians; hw x: cores' worth that as many processes running the model's training "
              "step with no communication got, around the run; rel.eff = speedup / hw x; K-F: "
              "Karp-Flatt serial fraction, raw and against hw x)",
@@ -94,9 +94,11 @@ def format_profile(result):
                      + ", ".join(f"{p}: {v:.1f}x" for p, v in bound.items()))
     serial_ms = 1e3 * s["reduce_update_seconds"]
     ray = m.get("backend") == "ray"
-    where = "on the Ray driver" if ray else "in the parent up to 1 worker, in slices across the workers from 2"
+    where = ("on the Ray driver" if ray else
+             "in the parent up to 1 worker, in slices across the workers from 2")
     lines.append(f"Reduce + update per step (summing the gradient slots, the optimiser step; {where}): "
-                 f"serial {serial_ms:.1f} ms ({100 * serial_ms / 1e3 / s['step_seconds']:.2f} % of the step); "
+                 f"serial {serial_ms:.1f} ms ({100 * serial_ms / 1e3 / s['step_seconds']:.2f} % of the "
+                 f"step); "
                  + ", ".join(_reduce_update(r) for r in result["runs"])
                  + (". bcast: putting the weights into Ray's object store, once per step." if ray else
                     ". Nothing is broadcast: every process reads the weights from shared memory."))
