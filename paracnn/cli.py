@@ -59,7 +59,7 @@ examples:
   paracnn train configs/lenet.yaml --workers auto --run-dir runs/lenet
   paracnn train configs/tiny.yaml --set train.epochs=3 --set train.lr=0.1
   paracnn train configs/lenet.yaml --resume runs/lenet
-  paracnn train configs/lenet.yaml --backend ray --workers 16 --address auto   on a Ray cluster
+  paracnn train configs/lenet.yaml --backend ray --workers 8 --address auto    on a Ray cluster
   paracnn train --resume runs/lenet              continue with the run's saved config
   paracnn train --resume runs/lenet --set train.epochs=3   ...and train for longer
   paracnn train configs/lenet.yaml --run-dir runs/lenet --overwrite   start afresh there

@@ -72,13 +72,18 @@ def test_the_first_command_is_a_quick_run_of_lenet_on_a_subset(capsys):
 
 
 def test_every_documented_worker_count_is_auto():
-    """README, the configs' header comments, docs/config.md and --help all recommend auto."""
+    """README, the configs' header comments, docs/config.md and --help all recommend auto.
+
+    (On a Ray cluster the count is the user's choice of actors: auto counts this machine's CPUs.)
+    """
     texts = {"README.md": README, "docs/config.md": (ROOT / "docs" / "config.md").read_text()}
     texts.update({f"configs/{p.name}": p.read_text() for p in (ROOT / "configs").glob("*.yaml")})
     texts["paracnn --help"] = "\n".join(EPILOGS.values())
     examples = 0
     for name, text in texts.items():
-        for count in re.findall(r"paracnn train \S+\.yaml\b[^\n`|]*?--workers (\S+)", text):
+        for example, count in re.findall(r"(paracnn train \S+\.yaml\b[^\n`|]*?--workers (\S+))", text):
+            if "--backend ray" in example:
+                continue
             examples += 1
             assert count == "auto", (name, count)
     assert examples >= 8
