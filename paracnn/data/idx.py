@@ -5,7 +5,9 @@ big-endian uint32 sizes, then the items. paracnn only uses uint8 items
 (type ``0x08``): images are ``(N, H, W)`` or ``(N, C, H, W)``, labels ``(N,)``.
 
 Reading goes through the ``mnist`` package's ``parse_idx``, which returns a
-NumPy array; it is turned into plain ``bytes`` at once. ``mnist`` (and so
+NumPy array; it is turned into plain ``bytes`` at once. (Under PyPy, where
+NumPy runs through a slow C-API emulation, the checked items are sliced out of
+the file's bytes instead.) ``mnist`` (and so
 NumPy) is imported only here, only when a real file is read, so training
 workers never need it. Every problem with a file becomes a one-line
 :class:`~paracnn.errors.DataError` that names the file and says what to do.

@@ -185,3 +185,12 @@ def _damage(data, rng):
     else:
         data[rng.randrange(len(data)):rng.randrange(len(data))] = rng.randbytes(rng.randrange(1, 20))
     return bytes(data)
+
+
+def test_the_pypy_path_reads_the_same_items_as_the_mnist_package(tmp_path, monkeypatch):
+    rng = random.Random(5)
+    data = rng.randbytes(3 * 2 * 5 * 4)
+    write_idx(tmp_path / "i.gz", data, (3, 2, 5, 4))
+    through_mnist = read_idx(tmp_path / "i.gz", IMAGE_DIMS)
+    monkeypatch.setattr("platform.python_implementation", lambda: "PyPy")
+    assert read_idx(tmp_path / "i.gz", IMAGE_DIMS) == through_mnist == ((3, 2, 5, 4), data)
