@@ -73,7 +73,12 @@ def connect(address=None, cpus=1):
     if threading.current_thread() is threading.main_thread():
         saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     if address:
-        ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ParacnnError(f"cannot join the Ray cluster at {address!r}: {first}; start one with "
+                               f"'ray start --head' (docs/distributed.md) or fix --address") from e
     else:
         ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     for sig, handler in saved.items():

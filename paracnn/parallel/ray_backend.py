@@ -108,7 +108,7 @@ class RayBackend:
         self.failures = self.restarts = 0
         self.tail_idle = self.broadcast = 0.0
         self.weights = (None, None)  # (version, object reference) of the last put
-        self.pg = None
+        self.pg = self.actor_class = None
         self.here = ray.get_runtime_context().get_node_id()
         self.ip = ray.util.get_node_ip_address()
         try:
@@ -126,6 +126,9 @@ class RayBackend:
                 self.actors[w] = self._start(w)
             for w in range(workers):
                 self.info[w] = self._ready(w, START_TIMEOUT)
+                if self.info[w] is None:
+                    raise WorkerError(f"Ray actor {w} did not start within {START_TIMEOUT:.0f} s; "
+                                      f"see 'ray status' and the Ray logs of its node")
         except BaseException:
             self.close()
             raise
@@ -150,8 +153,9 @@ class RayBackend:
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
         strategy = PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=w)
-        actor_class = self.ray.remote(RayWorker)
-        return actor_class.options(num_cpus=1, scheduling_strategy=strategy, max_restarts=0).remote(
+        if self.actor_class is None:
+            self.actor_class = self.ray.remote(RayWorker)
+        return self.actor_class.options(num_cpus=1, scheduling_strategy=strategy, max_restarts=0).remote(
             self.spec.config, self.seed, self.layout, self.data_refs, self.versions)
 
     def _ready(self, w, timeout):
