@@ -74,6 +74,9 @@ def train(config=None, *, workers=None, run_dir=None, resume=None, start_method=
     if ckpt is not None and ckpt["epoch"] >= epochs and not ckpt.get("step_in_epoch"):
         return finished_result(ckpt, config, Path(run_dir) if run_dir else resumed_dir, log)
     workers = choose_workers(workers, config.data["train"], log)
+    if workers and config.data["train"].get("backend") == "ray":
+        from .parallel.ray_actor import import_ray
+        import_ray()  # NOTE: a missing extra is refused before the run folder is claimed
     with writing_to(run_dir or "runs"):
         run_dir = claim_run_dir(run_dir, config, resuming_from=resumed_dir, overwrite=overwrite,
                                 log=log)

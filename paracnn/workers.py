@@ -84,8 +84,11 @@ def worker_warnings(workers, train_cfg, cpus=None):
         return []  # in-process: nothing to oversubscribe
     cpus = cpus or usable_cpus()
     tasks = tasks_per_step(train_cfg)
-    advice = f"use --workers auto ({auto_workers(train_cfg, cpus)} here)"
-    lines = [oversubscription_warning([workers], cpus, advice),
+    # NOTE: Ray actors run on the cluster's CPUs, which this machine cannot count.
+    on_ray = train_cfg.get("backend") == "ray"
+    advice = ("use at most that many actors" if on_ray
+              else f"use --workers auto ({auto_workers(train_cfg, cpus)} here)")
+    lines = [None if on_ray else oversubscription_warning([workers], cpus, advice),
              idle_warning(workers, tasks, f"a step has only {tasks} micro-batches",
                           f"{advice}, a larger train.batch_size or a smaller train.micro_batch")]
     return [line for line in lines if line]
