@@ -5,14 +5,14 @@ write doubles in shared memory. Under PyPy (7.3) writes through it are fast,
 but reads go element by element through a generic path: copying 44,426
 weights out takes about 2.2 ms, against 0.03 ms for ``array.frombytes`` on the
 same bytes viewed as ``'B'``. A worker reads the weights, the gradient slots
-and the momentum every step, so :func:`paracnn.parallel.shm.doubles` hands out
-this class under PyPy instead.
+and the momentum every step, so :func:`paracnn.parallel.shm.double_view` hands
+out this class under PyPy instead.
 
 It supports what the engine does with a view: ``len``, indexing, slicing (a
 slice is another view of the same memory, so ``view[a:b][c:d] = values``
 writes through), slice assignment from an ``array('d')`` or a ``'d'``
 memoryview, iteration and ``tolist`` (both read through one
-``array.frombytes`` copy), and ``release``.
+``array.frombytes`` copy), ``obj`` and ``release``.
 """
 
 from array import array
@@ -51,6 +51,11 @@ class Doubles:
         values = array("d")
         values.frombytes(self._bytes)
         return values
+
+    @property
+    def obj(self):
+        """The object whose memory this views, as ``memoryview.obj`` gives it."""
+        return self._bytes.obj
 
     def release(self):
         self._d.release()
