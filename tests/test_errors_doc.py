@@ -15,6 +15,7 @@ import inspect
 import io
 import pkgutil
 import re
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -268,6 +269,11 @@ def cannot_export(env):
     return env.run("export", "--checkpoint", "runs/x", "x.safetensors")
 
 
+def ray_missing(env):
+    env.monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    return env.train("type: relu", "--backend", "ray", "--workers", "2")
+
+
 def contract(env):
     return env.run("check", env.config("type: short_dx"))
 
@@ -321,7 +327,7 @@ TRIGGERS = {
     "train-needs-config": train_needs_config, "dataset-missing": dataset_missing,
     "checkpoint-missing": checkpoint_missing, "run-folder": run_folder, "contract": contract,
     "run-folder-taken": run_folder_taken, "compare-architectures": compare_architectures,
-    "image-problem": image_problem, "cannot-export": cannot_export,
+    "image-problem": image_problem, "cannot-export": cannot_export, "ray-missing": ray_missing,
     "contract-in-training": contract_in_training, "gradient-check": gradient_check,
     "check-layer": check_layer_failed, "layer-raised": layer_raised, "worker-task": worker_task,
     "workers-died": workers_died, "diverged": diverged, "interrupted": interrupted,
