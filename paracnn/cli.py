@@ -50,8 +50,8 @@ examples:
     "train": """--workers, --start-method and --data-dir are shorthands for --set
 train.workers=N, --set train.start_method=M and --set data.dir=D.
 --workers auto (recommended) starts min(usable CPUs, micro-batches per step)
-workers; more than either only wait, and a warning says so.
-and --address for --set train.backend=B and --set train.ray_address=A.
+workers; more than either only wait, and a warning says so. --backend B and
+--address A are shorthands for --set train.backend=B and --set train.ray_address=A.
 
 examples:
   paracnn train configs/lenet.yaml --workers auto

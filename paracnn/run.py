@@ -54,7 +54,8 @@ class Run:
         config: the resolved :class:`~paracnn.config.Config`.
         run_dir: the run folder (already claimed, see :mod:`paracnn.runfolder`).
         ckpt: a loaded checkpoint to resume from, or None.
-        workers, start_method, data_dir: passed to the :class:`~paracnn.trainer.Trainer`.
+        workers, start_method, data_dir, backend, address: passed to the
+            :class:`~paracnn.trainer.Trainer`.
         progress: True/False for progress, None for a bar on a terminal and lines otherwise.
         max_steps: stop with a checkpoint (without raising) after this many steps in total.
         log: where lines go.
@@ -62,9 +63,10 @@ class Run:
     """
 
     def __init__(self, config, run_dir, ckpt, *, workers=None, start_method=None, data_dir=None,
-                 progress=None, max_steps=None, log=print, quiet=False):
+                 progress=None, max_steps=None, log=print, quiet=False, backend=None, address=None):
         self.config, self.run_dir, self.ckpt = config, run_dir, ckpt
-        self.options = dict(workers=workers, start_method=start_method, data_dir=data_dir, log=self.say)
+        self.options = dict(workers=workers, start_method=start_method, data_dir=data_dir, log=self.say,
+                            backend=backend, address=address)
         self.max_steps, self.log, self.quiet = max_steps, log, quiet
         tc = config.data["train"]
         self.epochs = tc["epochs"]

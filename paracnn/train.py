@@ -33,7 +33,8 @@ __all__ = ["train", "evaluate", "train_from_cli", "evaluate_from_cli", "Trainer"
 
 
 def train(config=None, *, workers=None, run_dir=None, resume=None, start_method=None,
-          data_dir=None, progress=None, max_steps=None, log=print, overwrite=False, quiet=False):
+          data_dir=None, progress=None, max_steps=None, log=print, overwrite=False, quiet=False,
+          backend=None, address=None):
     """Train ``config`` and return a result dict (see :meth:`paracnn.run.Run.result`).
 
     Args:
@@ -56,6 +57,8 @@ def train(config=None, *, workers=None, run_dir=None, resume=None, start_method=
         log: where lines go (``print`` by default).
         overwrite: move a ``run_dir`` holding another run to ``run_dir.old-<time>``.
         quiet: leave out each epoch's systems line (throughput, time split, memory).
+        backend, address: ``local`` or ``ray``, and the Ray cluster to join; None for
+            ``train.backend`` and ``train.ray_address`` (a resumed run may change both).
 
     Raises:
         TrainingInterrupted: on SIGINT/SIGTERM, after saving ``last.json``.
@@ -73,15 +76,17 @@ def train(config=None, *, workers=None, run_dir=None, resume=None, start_method=
     epochs = config.data["train"]["epochs"]
     if ckpt is not None and ckpt["epoch"] >= epochs and not ckpt.get("step_in_epoch"):
         return finished_result(ckpt, config, Path(run_dir) if run_dir else resumed_dir, log)
-    workers = choose_workers(workers, config.data["train"], log)
-    if workers and config.data["train"].get("backend") == "ray":
+    tc = dict(config.data["train"], backend=backend or config.data["train"].get("backend", "local"))
+    workers = choose_workers(workers, tc, log)
+    if workers and tc["backend"] == "ray":
         from .parallel.ray_actor import import_ray
         import_ray()  # NOTE: a missing extra is refused before the run folder is claimed
     with writing_to(run_dir or "runs"):
         run_dir = claim_run_dir(run_dir, config, resuming_from=resumed_dir, overwrite=overwrite,
                                 log=log)
     run = Run(config, run_dir, ckpt, workers=workers, start_method=start_method, data_dir=data_dir,
-              progress=progress, max_steps=max_steps, log=log, quiet=quiet)
+              progress=progress, max_steps=max_steps, log=log, quiet=quiet, backend=backend,
+              address=address)
     return run.execute()
 
 
@@ -100,6 +105,8 @@ def evaluate(checkpoint, *, overrides=(), workers=None, start_method=None, data_
             step), whatever the run trained with; 0 evaluates in-process.
         start_method, data_dir: as for :func:`train`.
         log: where lines go; ``warn``: where the worker-count warnings go (default ``log``).
+        backend, address: where to evaluate; None evaluates locally unless ``overrides`` set
+            ``train.backend`` (a checkpoint trained on Ray does not need its cluster again).
 
     Returns ``{"checkpoint", "epoch", "step", "weights_sha256", "val"?, "test"}``,
     each split a :func:`~paracnn.metrics.classification_report`.
@@ -114,11 +121,15 @@ def evaluate(checkpoint, *, overrides=(), workers=None, start_method=None, data_
     config = evaluation_config(ckpt["config"], str(path), overrides)
     tc = config.data["train"]
     workers = resolve_workers(AUTO if workers is None else tc["workers"], tc)
+    if backend is None and not _overrides_key(overrides, ("train", "backend")):
+        # NOTE: where the run trained says nothing of where to evaluate (its cluster may be gone).
+        backend = "local"
     with Trainer(config, workers=workers, start_method=start_method, data_dir=data_dir,
                  log=log, backend=backend, address=address) as trainer:
         sizes = {split: len(trainer.engine.datasets[split]) for split in ("val", "test")
                  if split in trainer.splits}
-        for line in evaluation_warnings(workers, sizes, tc.get("eval_batch")):
+        for line in evaluation_warnings(workers, sizes, tc.get("eval_batch"),
+                                        on_ray=trainer.backend is not None):
             (warn or log)(f"warning: {line}")
         trainer.load_state(ckpt)
         out = {"checkpoint": str(path), "epoch": ckpt["epoch"], "step": ckpt["step"],
@@ -177,12 +188,21 @@ def train_from_cli(args, config):
                        start_method=getattr(args, "start_method", None),
                        data_dir=getattr(args, "data_dir", None),
                        progress=False if getattr(args, "no_progress", False) else None,
-                       overwrite=getattr(args, "overwrite", False), quiet=getattr(args, "quiet", False))
+                       overwrite=getattr(args, "overwrite", False), quiet=getattr(args, "quiet", False),
+                       backend=getattr(args, "backend", None), address=getattr(args, "address", None))
     except TrainingInterrupted as e:
         print(f"paracnn: {e}", file=sys.stderr)
         return e.exit_code
     print(f"weights sha256 {result['weights_sha256']}; run folder {result['run_dir']}")
     return 0
+
+
+def _overrides_key(overrides, path):
+    """True if one of ``overrides`` (``KEY=VALUE`` strings or parsed overrides) sets ``path``."""
+    from .config import parse_override
+
+    return any(tuple((parse_override(o) if isinstance(o, str) else o).path) == path
+               for o in overrides)
 
 
 def _silent(line):

@@ -110,15 +110,18 @@ def evaluation_chunks(samples, eval_batch=None):
     return len(eval_chunks(samples, eval_batch))
 
 
-def evaluation_warnings(workers, split_sizes, eval_batch=None, cpus=None):
-    """The oversubscription and idle-worker warnings for evaluating ``{split: samples}``."""
+def evaluation_warnings(workers, split_sizes, eval_batch=None, cpus=None, on_ray=False):
+    """The oversubscription and idle-worker warnings for evaluating ``{split: samples}``.
+
+    ``on_ray``: Ray actors run on the cluster's CPUs, so this machine's count says nothing.
+    """
     if not workers:
         return []
     cpus = cpus or usable_cpus()
     split = max(split_sizes, key=split_sizes.get)
     samples = split_sizes[split]
     chunks = evaluation_chunks(samples, eval_batch)
-    lines = [oversubscription_warning([workers], cpus, "use --workers auto"),
+    lines = [None if on_ray else oversubscription_warning([workers], cpus, "use --workers auto"),
              idle_warning(workers, chunks, f"the {split} set splits into only {chunks} evaluation "
                                            f"chunk{'s' if chunks != 1 else ''}",
                           f"use --workers {chunks} or a smaller train.eval_batch")]

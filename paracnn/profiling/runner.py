@@ -238,7 +238,9 @@ def _warnings(config, workers, cpus):
     tasks = tasks_per_step(config.data["train"])
     idle = idle_warning(max(workers), tasks, f"a step has only {tasks} micro-batches",
                         "use a larger train.batch_size or a smaller train.micro_batch for more")
-    return oversubscription_warnings(workers, cpus) + ([idle] if idle else [])
+    # NOTE: Ray actors run on the cluster's CPUs, which this machine cannot count.
+    on_ray = config.data["train"].get("backend") == "ray"
+    return ([] if on_ray else oversubscription_warnings(workers, cpus)) + ([idle] if idle else [])
 
 
 def _serial_summary(steps, state, batch):
