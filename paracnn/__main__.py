@@ -1,8 +1,6 @@
 """``python -m paracnn``: the same as the ``paracnn`` command."""
 
-import sys
-
-from .cli import main
+from .cli import entry
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -12,6 +12,7 @@ import json
 import math
 import random
 import re
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -506,3 +507,17 @@ def main(argv=None):
         # `paracnn layers | head`: the reader left; stop quietly as other Unix tools do.
         sys.stderr.close()
         return 141
+
+
+def entry():
+    """The ``paracnn`` command (and ``python -m paracnn``): :func:`main`, then exit with its status.
+
+    NOTE: once the status is known, SIGINT and SIGTERM are blocked: Python's
+    shutdown puts the default handlers back before it waits for the worker
+    processes, and a late second Ctrl-C would then end the process with -2 instead
+    of the status the run reported (130 after a first Ctrl-C, with its checkpoint).
+    """
+    code = main()
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    sys.exit(code)

@@ -159,3 +159,19 @@ def test_the_first_signal_asks_for_a_notice_and_a_second_one_stops_a_step():
     with pytest.raises(StopNow):
         with term.interruptible():
             pass
+
+
+def test_the_command_blocks_late_signals_once_it_has_its_exit_status(tmp_path):
+    # A second Ctrl-C that lands while Python shuts down (its default handlers back,
+    # waiting for the workers) used to end a stopped run with -2 instead of its 130.
+    code = ("import signal, sys\n"
+            "from paracnn import cli\n"
+            "sys.argv = ['paracnn', 'layers', '--json']\n"
+            "def report(code):\n"
+            "    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])\n"
+            "    sys.stderr.write(f'{code} {signal.SIGINT in blocked} {signal.SIGTERM in blocked}')\n"
+            "sys.exit = report\n"
+            "cli.entry()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=REPO)
+    assert out.stderr == "0 True True"
