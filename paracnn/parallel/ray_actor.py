@@ -4,9 +4,12 @@ the zero-copy dataset bytes and the version check.
 ``ray`` is imported only inside these functions, so importing paracnn never needs it.
 """
 
+import atexit
 import os
 import pickle
+import shutil
 import signal
+import tempfile
 import threading
 import traceback
 
@@ -80,11 +83,25 @@ def connect(address=None, cpus=1):
             raise ParacnnError(f"cannot join the Ray cluster at {address!r}: {first}; start one with "
                                f"'ray start --head' (docs/distributed.md) or fix --address") from e
     else:
-        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        # NOTE: a Ray this process starts keeps its sockets and logs in a folder of its own,
+        # removed at exit, so runs leave no sessions behind in /tmp/ray. Where Ray itself
+        # would put them (not TMPDIR): its socket paths must stay under 108 bytes.
+        folder = tempfile.mkdtemp(prefix="paracnn-ray-", dir=os.environ.get("RAY_TMPDIR", "/tmp"))
+        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                 _temp_dir=folder)
+        atexit.register(_stop_local_ray, ray, folder)
     for sig, handler in saved.items():
         if handler is not None:
             signal.signal(sig, handler)
     return ray
+
+
+def _stop_local_ray(ray, folder):
+    """At exit: stop the local Ray :func:`connect` started, and remove its folder."""
+    try:
+        ray.shutdown()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class RayWorker:

@@ -144,3 +144,21 @@ def test_sigterm_stops_with_a_checkpoint_and_leaves_no_ray_process(tmp_path):
             proc.kill()
             proc.wait()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_local_ray_the_command_starts_leaves_no_session_behind(tmp_path):
+    # Without --address paracnn starts its own Ray; its sockets and logs must go with it.
+    def leftovers():
+        ours = {f"/tmp/{n}" for n in os.listdir("/tmp") if n.startswith("paracnn-ray-")}
+        sessions = set(os.listdir("/tmp/ray")) if os.path.isdir("/tmp/ray") else set()
+        return ours | {f"/tmp/ray/{n}" for n in sessions - {"session_latest"}}
+
+    before = leftovers()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-m", "paracnn", "train", str(REPO / "configs" / "tiny.yaml"),
+                          "--backend", "ray", "--workers", "1", "--set", "train.epochs=1",
+                          "--run-dir", str(tmp_path / "run"), "--no-progress"],
+                         capture_output=True, text=True, timeout=240, env=env)
+    assert out.returncode == 0, out.stderr
+    assert leftovers() - before == set()
