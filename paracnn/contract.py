@@ -34,6 +34,7 @@ from operator import mul
 
 from .errors import LayerContractError, TaskError
 from .layer import format_shape
+from .model import layer_seed
 
 
 @dataclass
@@ -76,7 +77,7 @@ def check_model_contract(model, x, *, seed=0, config=None):
     tensors = 0
     x = list(x)
     for i, layer in enumerate(copy.layers):
-        layer.training, layer.seed = True, seed * 1000003 + i
+        layer.training, layer.seed = True, layer_seed(seed, i)
         try:
             problem, y, checked = _check_layer(layer, x, copy.shapes[i], rng)
         except Exception as e:  # noqa: BLE001 - reported as the training step reports it

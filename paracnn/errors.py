@@ -34,6 +34,19 @@ class LocatedError(ParacnnError):
     def __str__(self):
         return f"{self.where}: {self.message}" if self.where else self.message
 
+    @property
+    def key_path(self):
+        """``key`` as a tuple, to append to the path of the mapping it is relative to.
+
+        ``None`` gives ``()``, a name or index ``"filters"`` gives ``("filters",)``, and a
+        path stays as it is. A composite layer's error, for instance, is re-raised
+        at ``("layers", i) + error.key_path``.
+        """
+        key = self.key
+        if key is None:
+            return ()
+        return (key,) if isinstance(key, (str, int)) else tuple(key)
+
 
 class ConfigError(LocatedError):
     """A configuration value is wrong (arguments as :class:`LocatedError`)."""

@@ -10,81 +10,36 @@ names them (``0.weight``, ``3.bias``): :meth:`Sequential.param_layout`,
 ``state_dict``/``load_state_dict`` and ``named_grads``. To look inside a
 trained network one sample at a time, without the trainer: ``logits``,
 ``probabilities``, ``activations`` (every layer's output) and
-``input_gradient`` (a saliency map); :func:`paracnn.trained.load_model` builds
-a model from a checkpoint in one call.
+``input_gradient`` (a saliency map), from :class:`~paracnn.inspection.Inspection`;
+:func:`paracnn.trained.load_model` builds a model from a checkpoint in one call.
 """
 
 import math
 import random
 from array import array
-from dataclasses import dataclass
 
 from .errors import CheckpointError, ConfigError, ModelTooLarge, ShapeError
+from .inspection import Inspection
 from .layer import OverBudget, ParamBudget, format_shape, param_budget
-from .loss import softmax, softmax_cross_entropy
+from .loss import softmax_cross_entropy
 
-#: bytes one parameter value costs in a Python float list: an 8-byte slot and a 24-byte float.
-FLOAT_BYTES = 32
-#: parameter-sized float lists alive while training: about eight in the parent (the model's
-#: weights and gradients; the gradient, momentum and weight lists of an in-process update; and
-#: the float64 arrays of the engine, 8 bytes a value: two weight and two momentum vectors and,
-#: for 8 micro-batches, ten gradient vectors) and two in each worker (its model's weights and
-#: gradients).
-PARENT_VECTORS, WORKER_VECTORS = 8, 2
+#: A prime above any layer count: see :func:`layer_seed`.
+LAYER_SEED_STRIDE = 1000003
 
 
-def training_bytes(num_params, workers=0):
-    """Roughly the memory training ``num_params`` parameters takes, in bytes."""
-    return num_params * FLOAT_BYTES * (PARENT_VECTORS + WORKER_VECTORS * workers)
+def layer_seed(sample_seed, index):
+    """The seed of layer ``index`` while it processes the sample seeded ``sample_seed``.
 
-
-def available_memory():
-    """Bytes of memory available now: psutil's figure, or the cgroup's limit if lower."""
-    import psutil  # NOTE: only the parent sizes models; workers never import it for this.
-
-    available = psutil.virtual_memory().available
-    try:
-        with open("/sys/fs/cgroup/memory.max") as f:
-            limit = f.read().strip()
-        with open("/sys/fs/cgroup/memory.current") as f:
-            used = int(f.read())
-        if limit != "max":
-            available = min(available, max(0, int(limit) - used))
-    except (OSError, ValueError):
-        pass
-    return available
-
-
-def default_max_params(workers=0):
-    """The most parameters that :func:`training_bytes` fits into :func:`available_memory`."""
-    return max(1, available_memory() // training_bytes(1, workers))
-
-
-def _key_path(key):
-    """A ConfigError key (None, a name, or a path) as a tuple to append to ("layers", i)."""
-    if key is None:
-        return ()
-    return (key,) if isinstance(key, (str, int)) else tuple(key)
-
-
-@dataclass
-class Activation:
-    """The output of one layer for one sample (see :meth:`Sequential.activations`).
-
-    Attributes:
-        index: the layer's position in the model (as in ``layers[i]`` of the config).
-        type: the layer's registry name, e.g. ``"conv2d"``.
-        shape: the output shape, without the batch dimension, e.g. ``(6, 24, 24)``.
-        values: the output as a flat list, channel-major.
+    A layer that draws random numbers in training (dropout's mask) seeds a
+    ``random.Random`` with it. ``sample_seed * LAYER_SEED_STRIDE + index`` gives
+    every (sample, layer) pair its own seed, since no model has a million layers,
+    and it is plain arithmetic, so every process and backend gets the same masks.
+    It fixes every trained weight of a model with dropout: changing it changes them.
     """
-
-    index: int
-    type: str
-    shape: tuple
-    values: list
+    return sample_seed * LAYER_SEED_STRIDE + index
 
 
-class Sequential:
+class Sequential(Inspection):
     """Layers applied one after another to a single sample.
 
     Args:
@@ -121,7 +76,7 @@ class Sequential:
             try:
                 layers.append(layer_cls.from_config(spec))
             except ConfigError as e:
-                path = ("layers", i) + _key_path(e.key)
+                path = ("layers", i) + e.key_path
                 raise ConfigError(f"layers[{i}] {type_name}: {e.message}", key=path) from None
             types.append(type_name)
         return cls(layers, model_cfg["input_shape"], types)
@@ -153,7 +108,7 @@ class Sequential:
             except ConfigError as e:
                 # A composite layer (a residual block) reports the inner path, e.g. ("layers", 1).
                 raise type(e)(f"layers[{i}] {self.types[i]} {e.message}",
-                              key=("layers", i) + _key_path(e.key)) from None
+                              key=("layers", i) + e.key_path) from None
             except OverBudget as e:
                 raise ModelTooLarge(
                     f"layers[{i}] {self.types[i]}: the model needs at least {budget.total:,} "
@@ -178,7 +133,7 @@ class Sequential:
     def forward(self, x, training=False, seed=None):
         for i, layer in enumerate(self.layers):
             layer.training = training
-            layer.seed = None if seed is None else seed * 1000003 + i
+            layer.seed = None if seed is None else layer_seed(seed, i)
             x = layer.forward(x)
         return x
 
@@ -200,66 +155,6 @@ class Sequential:
     def predict(self, x):
         """Logits for one sample in inference mode."""
         return self.forward(x, training=False)
-
-    # -- looking inside: one sample, no trainer ----------------------------------
-    def logits(self, x):
-        """The logits of one sample ``x`` (a flat list), in inference mode."""
-        return self.forward(list(x), training=False)
-
-    def probabilities(self, x):
-        """The softmax probabilities of one sample, in inference mode."""
-        return softmax(self.logits(x))
-
-    def activations(self, x):
-        """Every layer's output for one sample, in inference mode: a list of :class:`Activation`.
-
-        The last one holds the logits.
-        """
-        out, h = [], list(x)
-        for i, layer in enumerate(self.layers):
-            layer.training, layer.seed = False, None
-            h = layer.forward(h)
-            out.append(Activation(i, self.types[i], tuple(self.shapes[i]), list(h)))
-        return out
-
-    def input_gradient(self, x, class_index=None):
-        """d logit[class_index] / dx for one sample, in inference mode (a saliency map).
-
-        ``class_index`` None takes the predicted class. The parameter
-        gradients are left exactly as they were: what they held before is put
-        back, deferred work included.
-
-        Returns ``(gradient, logits)``: the gradient is a flat list shaped like ``x``.
-        """
-        saved = self._save_grads()
-        first = self.layers[0]
-        needed = first.needs_input_grad
-        first.needs_input_grad = True  # NOTE: build() turns it off; training never needs dx.
-        try:
-            logits = self.logits(x)
-            if class_index is None:
-                class_index = logits.index(max(logits))
-            if not 0 <= class_index < len(logits):
-                raise ValueError(f"class_index {class_index} is out of range for "
-                                 f"{len(logits)} classes")
-            dy = [0.0] * len(logits)
-            dy[class_index] = 1.0
-            grad = self.backward(dy)
-        finally:
-            first.needs_input_grad = needed
-            self._restore_grads(saved)
-        return grad, logits
-
-    def _save_grads(self):
-        for layer in self.layers:
-            layer.sync_grads()
-        return [{name: list(g) for name, g in layer.grads.items()} for layer in self.layers]
-
-    def _restore_grads(self, saved):
-        for layer, grads in zip(self.layers, saved):
-            layer.zero_grad()
-            for name, g in grads.items():
-                layer.grads[name] = g
 
     # -- parameters by name ------------------------------------------------------
     def param_layout(self):

@@ -108,12 +108,6 @@ def _did_you_mean(word, options):
 
 # -- key paths -------------------------------------------------------------------
 
-def _as_path(key):
-    if key is None:
-        return ()
-    return (key,) if isinstance(key, (str, int)) else tuple(key)
-
-
 def _dotted(path):
     """``("model", "layers", 3, "filters")`` → ``model.layers[3].filters``."""
     out = ""

@@ -13,9 +13,9 @@ import yaml
 from .. import __version__
 from ..errors import ConfigError, ModelTooLarge
 from ..layer import format_shape
-from ..model import Sequential, available_memory, default_max_params, training_bytes
+from ..memory import available_memory, default_max_params, training_bytes
+from ..model import Sequential
 from ..registry import get_registry
-from .checks import _as_path
 from .overrides import Override, apply_override, parse_override
 from .schema import _dataset_info, _validate
 from .yamlpos import MAX_BYTES, parse_yaml
@@ -63,7 +63,7 @@ class Config:
         """Return ``error`` with ``where`` filled in from its ``key`` (prefixed by ``prefix``)."""
         if error.where:
             return error
-        key = tuple(prefix) + _as_path(error.key)
+        key = tuple(prefix) + error.key_path
         message = error.message
         later = [ov.label for ov in self.overrides
                  if len(key) >= 2 and ov.path[:len(key)] == key and len(ov.path) > len(key)]

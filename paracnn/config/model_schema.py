@@ -11,7 +11,7 @@ import numbers
 
 from ..errors import ConfigError, RegistryError
 from ..model import Sequential
-from .checks import _as_path, _check_keys, _kind, _shape
+from .checks import _check_keys, _kind, _shape
 
 MODEL_KEYS = ("input_shape", "layers")
 
@@ -35,7 +35,7 @@ def _validate_model(model, registry):
     try:
         Sequential.from_config({"input_shape": shape, "layers": out}, resolver)
     except ConfigError as e:
-        raise ConfigError(e.message, key=("model",) + _as_path(e.key)) from None
+        raise ConfigError(e.message, key=("model",) + e.key_path) from None
     except (TypeError, ValueError) as e:  # a plugin layer that does not raise ConfigError
         i = resolver.calls - 1
         raise ConfigError(f"layers[{i}] {out[i]['type']}: {type(e).__name__}: {e}",

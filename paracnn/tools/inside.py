@@ -88,7 +88,7 @@ def feature_maps_figure(x, input_shape, activations, caption):
     Args:
         x: the input image, flat.
         input_shape: ``(C, H, W)``.
-        activations: :class:`~paracnn.model.Activation` of the layers to show (image outputs).
+        activations: :class:`~paracnn.inspection.Activation` of the layers to show (image outputs).
         caption: what the image is (true and predicted class).
     """
     cols = max(a.shape[0] for a in activations)
