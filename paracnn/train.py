@@ -147,7 +147,7 @@ def evaluation_config(saved, name, overrides=()):
     ConfigError that names the ``--set``.
     """
     from .config import apply_override, config_from_dict, parse_override
-    from .config.schema import _dataset_info, _validate_data
+    from .config.schema import dataset_info, validate_data
 
     trained = config_from_dict(saved, name=name)
     overrides = [parse_override(o) if isinstance(o, str) else o for o in overrides]
@@ -166,7 +166,7 @@ def evaluation_config(saved, name, overrides=()):
         raw = copy.deepcopy(saved)
         for ov in overrides:
             apply_override(raw, ov)
-        fits, error = _dataset_info(_validate_data(raw["data"])), e
+        fits, error = dataset_info(validate_data(raw["data"])), e
     want = (trained.image_shape, trained.num_classes)
     if fits != want:
         labels = ", ".join(ov.label for ov in overrides if ov.path[:1] == ("data",)) or name

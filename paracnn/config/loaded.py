@@ -17,7 +17,7 @@ from ..memory import available_memory, default_max_params, training_bytes
 from ..model import Sequential
 from ..registry import get_registry
 from .overrides import Override, apply_override, parse_override
-from .schema import _dataset_info, _validate
+from .schema import dataset_info, validate
 from .yamlpos import MAX_BYTES, parse_yaml
 
 
@@ -35,7 +35,7 @@ class Config:
         self.raw, self.path, self.marks = raw, path, dict(marks or {})
         self.overrides = list(overrides)
         self._registry = registry
-        self.data = self.locating(_validate, raw, self.registry)
+        self.data = self.locating(validate, raw, self.registry)
 
     @property
     def registry(self):
@@ -79,11 +79,11 @@ class Config:
 
     @property
     def image_shape(self):
-        return _dataset_info(self.data["data"])[0]
+        return dataset_info(self.data["data"])[0]
 
     @property
     def num_classes(self):
-        return _dataset_info(self.data["data"])[1]
+        return dataset_info(self.data["data"])[1]
 
     def build_model(self, seed=None):
         """A built :class:`~paracnn.model.Sequential`; shape errors point at the layer's line."""

@@ -11,20 +11,20 @@ import numbers
 
 from ..errors import ConfigError, RegistryError
 from ..model import Sequential
-from .checks import _check_keys, _kind, _shape
+from .checks import check_keys, check_shape, kind_of
 
 MODEL_KEYS = ("input_shape", "layers")
 
 
-def _validate_model(model, registry):
+def validate_model(model, registry):
     if not isinstance(model, dict):
-        raise ConfigError(f"model: must be a mapping with input_shape: and layers:, got {_kind(model)}",
+        raise ConfigError(f"model: must be a mapping with input_shape: and layers:, got {kind_of(model)}",
                           key=("model",))
-    _check_keys(model, MODEL_KEYS, ("model",), "model")
+    check_keys(model, MODEL_KEYS, ("model",), "model")
     for key in MODEL_KEYS:
         if key not in model:
             raise ConfigError(f"model: has no {key}:", key=("model",))
-    shape = _shape(("model", "input_shape"), model["input_shape"])
+    shape = check_shape(("model", "input_shape"), model["input_shape"])
     layers = model["layers"]
     if not isinstance(layers, list) or not layers:
         raise ConfigError("model.layers must be a non-empty list of layers, each a mapping with "
@@ -58,7 +58,7 @@ def _validate_layer(i, spec, registry):
     path = ("model", "layers", i)
     if not isinstance(spec, dict):
         raise ConfigError(f"layers[{i}] must be a mapping with type: and the layer's settings, "
-                          f"got {_kind(spec)}", key=path)
+                          f"got {kind_of(spec)}", key=path)
     if "type" not in spec:
         raise ConfigError(f"layers[{i}] has no type:; 'paracnn layers' lists the layer types",
                           key=path)
@@ -69,7 +69,7 @@ def _validate_layer(i, spec, registry):
     allowed, required, defaults, open_ended = _signature(cls)
     what = f"layers[{i}] {spec['type']}"
     if not open_ended:
-        _check_keys(spec, ("type",) + allowed, path, what, shown=allowed)
+        check_keys(spec, ("type",) + allowed, path, what, shown=allowed)
     missing = [k for k in required if k not in spec]
     if missing:
         raise ConfigError(f"{what} needs {' and '.join(k + ':' for k in missing)}", key=path)

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from .checks import _dotted, _unknown_key_message
+from .checks import dotted, unknown_key_message
 from .schema import SECTIONS
 from .yamlpos import parse_yaml
 
@@ -50,12 +50,12 @@ def apply_override(raw, ov):
     """Set ``ov.value`` at ``ov.path`` in ``raw``, creating missing mappings."""
     node = raw
     for depth, step in enumerate(ov.path):
-        here = _dotted(ov.path[:depth]) or "the config"
+        here = dotted(ov.path[:depth]) or "the config"
         last = depth == len(ov.path) - 1
         if isinstance(node, list):
             if not isinstance(step, int):
                 raise ConfigError(f"{here} is a list; index it with a number such as "
-                                  f"{_dotted(ov.path[:depth] + (0,))}", where=ov.label)
+                                  f"{dotted(ov.path[:depth] + (0,))}", where=ov.label)
             if not 0 <= step < len(node):
                 raise ConfigError(f"{here} has {len(node)} items, so index {step} is out of range",
                                   where=ov.label)
@@ -63,7 +63,7 @@ def apply_override(raw, ov):
             if isinstance(step, int):
                 raise ConfigError(f"{here} is a mapping, not a list", where=ov.label)
             if depth == 0 and step not in SECTIONS:
-                raise ConfigError(_unknown_key_message(step, SECTIONS, "the config"), where=ov.label)
+                raise ConfigError(unknown_key_message(step, SECTIONS, "the config"), where=ov.label)
             if step not in node:
                 ov.created = ov.created or ov.path[:depth + 1]
                 node[step] = {}

@@ -1,6 +1,6 @@
 """The strict schema: three sections, every key known, every value checked, defaults filled in.
 
-:func:`_validate` turns the raw mapping into ``{"model": ..., "data": ...,
+:func:`validate` turns the raw mapping into ``{"model": ..., "data": ...,
 "train": ...}``. Errors carry a key path; :class:`~paracnn.config.Config`
 turns it into ``FILE:LINE:COL``.
 """
@@ -18,10 +18,9 @@ from ..errors import ConfigError
 from ..intervals import check_every
 from ..layer import check_bool, check_float, check_int, format_shape
 from ..optim import OPTIMIZERS, check_betas
-from .checks import (_apply_rules, _check, _check_choice, _check_at_most, _check_keys, _check_text,
-                     _check_url, _kind, _maybe, _optional_positive_int, _positive_int, _shape,
-                     _with_defaults)
-from .model_schema import _validate_model
+from .checks import (apply_rules, check_at, check_choice, check_keys, check_shape, check_text,
+                     check_url, kind_of, nullable, optional_positive_int, positive_int, with_defaults)
+from .model_schema import validate_model
 
 SECTIONS = ("model", "data", "train")
 
@@ -40,7 +39,7 @@ SCHEDULES = {"constant": {}, "step": {"step_size": 1, "gamma": 0.1}, "cosine": {
 
 
 def _check_start_method(name, value):
-    _check_choice(name, value, START_METHODS)
+    check_choice(name, value, START_METHODS)
     available = multiprocessing.get_all_start_methods()
     if value not in available:
         raise ConfigError(f"{name} '{value}' is not available on this platform; use one of "
@@ -54,76 +53,76 @@ def _check_workers(name, value):
         return value
     if isinstance(value, str):
         raise ConfigError(f"{name} must be a number of worker processes or auto, got {value!r}")
-    return _check_at_most(name, value, minimum=0, maximum=1024)
+    return check_int(name, value, minimum=0, maximum=1024)
 
 
 # Each rule is called as rule(dotted_name, value); see paracnn/config/checks.py.
 TRAIN_RULES = {
-    "epochs": _positive_int,
-    "batch_size": _positive_int,
-    "optimizer": partial(_check_choice, options=OPTIMIZERS),
+    "epochs": positive_int,
+    "batch_size": positive_int,
+    "optimizer": partial(check_choice, options=OPTIMIZERS),
     "lr": partial(check_float, low=0.0, low_open=True),
     "momentum": partial(check_float, low=0.0, high=1.0, high_open=True),
     "nesterov": check_bool,
     "weight_decay": partial(check_float, low=0.0),
     "seed": partial(check_int, minimum=0),
     "workers": _check_workers,
-    "micro_batch": _optional_positive_int,
-    "clip_grad_norm": partial(_maybe, partial(check_float, low=0.0, low_open=True)),
-    "eval_batch": _optional_positive_int,
-    "start_method": partial(_maybe, _check_start_method),
-    "max_params": _optional_positive_int,
+    "micro_batch": optional_positive_int,
+    "clip_grad_norm": partial(nullable, partial(check_float, low=0.0, low_open=True)),
+    "eval_batch": optional_positive_int,
+    "start_method": partial(nullable, _check_start_method),
+    "max_params": optional_positive_int,
     "max_worker_failures": partial(check_int, minimum=0),
     "worker_timeout": partial(check_float, low=0.0),
     "checkpoint_every": check_every,
-    "log_every": _optional_positive_int,
+    "log_every": optional_positive_int,
     "betas": check_betas,
     "eps": partial(check_float, low=0.0, low_open=True),
     "warmup_steps": partial(check_int, minimum=0),
-    "backend": partial(_check_choice, options=("local", "ray")),
-    "ray_address": partial(_maybe, _check_text),
+    "backend": partial(check_choice, options=("local", "ray")),
+    "ray_address": partial(nullable, check_text),
 }
 SCHEDULE_RULES = {
-    "step_size": _positive_int,
+    "step_size": positive_int,
     "gamma": partial(check_float, low=0.0, high=1.0, low_open=True),
     "min_lr": partial(check_float, low=0.0),
 }
 DATA_RULES = {
-    "dataset": partial(_check_choice, options=DATASETS),
-    "dir": partial(_maybe, _check_text),
+    "dataset": partial(check_choice, options=DATASETS),
+    "dir": partial(nullable, check_text),
     "download": check_bool,
-    "mirror": partial(_maybe, _check_url),
-    "train_limit": _optional_positive_int,
-    "test_limit": _optional_positive_int,
+    "mirror": partial(nullable, check_url),
+    "train_limit": optional_positive_int,
+    "test_limit": optional_positive_int,
     "validation": partial(check_float, low=0.0, high=1.0, high_open=True),
-    "normalize": partial(_check_choice, options=NORMALIZATIONS),
+    "normalize": partial(check_choice, options=NORMALIZATIONS),
     "mean": check_float,
     "std": partial(check_float, low=0.0, low_open=True),
     "label_noise": LABEL_NOISE_RULE,
 }
 SYNTHETIC_RULES = {
-    "train_size": _positive_int,
-    "test_size": _positive_int,
+    "train_size": positive_int,
+    "test_size": positive_int,
     "num_classes": partial(check_int, minimum=2),
 }
 
 
-def _validate(raw, registry):
+def validate(raw, registry):
     if raw is None:
         raise ConfigError("the config is empty; it needs at least a model: section", key=())
     if not isinstance(raw, dict):
         raise ConfigError(f"the config must be a mapping with model:, data: and train: sections, "
-                          f"got {_kind(raw)}", key=())
-    _check_keys(raw, SECTIONS, (), "the config")
+                          f"got {kind_of(raw)}", key=())
+    check_keys(raw, SECTIONS, (), "the config")
     if "model" not in raw:
         raise ConfigError("the config has no model: section; add one with input_shape: and "
                           "layers:", key=())
     # Sections are checked in file order, so the first error reported is the first in the file.
-    validators = {"model": _validate_model, "data": _validate_data, "train": _validate_train}
+    validators = {"model": validate_model, "data": validate_data, "train": _validate_train}
     done = {name: validators[name](raw.get(name), registry)
             for name in dict.fromkeys([*raw, *SECTIONS])}
     model, data, train = done["model"], done["data"], done["train"]
-    image_shape = _dataset_info(data)[0]
+    image_shape = dataset_info(data)[0]
     want = tuple(model["input_shape"])
     if want != image_shape and want != (math.prod(image_shape),):
         raise ConfigError(
@@ -137,7 +136,7 @@ def _section(name, value):
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ConfigError(f"{name}: must be a mapping of settings, got {_kind(value)}", key=(name,))
+        raise ConfigError(f"{name}: must be a mapping of settings, got {kind_of(value)}", key=(name,))
     return value
 
 
@@ -145,7 +144,7 @@ def _section(name, value):
 
 def _validate_train(train, registry=None):
     train = _section("train", train)
-    out = _apply_rules(_with_defaults(train, TRAIN_DEFAULTS, "train"), TRAIN_RULES, "train")
+    out = apply_rules(with_defaults(train, TRAIN_DEFAULTS, "train"), TRAIN_RULES, "train")
     if out["nesterov"] and out["momentum"] == 0.0:
         raise ConfigError("train.nesterov needs momentum > 0", key=("train", "nesterov"))
     out["schedule"] = _schedule(out["schedule"], out["lr"])
@@ -170,10 +169,10 @@ def _schedule(spec, lr):
     else:
         raise ConfigError(f"train.schedule must be constant, {{type: step, step_size: N, gamma: g}} "
                           f"or {{type: cosine, min_lr: x}}, got {spec!r}", key=path)
-    kind = _check(kind_path, _check_choice, spec["type"], tuple(SCHEDULES))
-    _check_keys(spec, ("type",) + tuple(SCHEDULES[kind]), path, f"a {kind} schedule")
+    kind = check_at(kind_path, check_choice, spec["type"], tuple(SCHEDULES))
+    check_keys(spec, ("type",) + tuple(SCHEDULES[kind]), path, f"a {kind} schedule")
     out = {"type": kind, **SCHEDULES[kind], **{k: v for k, v in spec.items() if k != "type"}}
-    _apply_rules(out, SCHEDULE_RULES, "train.schedule", path=path, present=spec)
+    apply_rules(out, SCHEDULE_RULES, "train.schedule", path=path, present=spec)
     if kind == "cosine" and out["min_lr"] >= lr:
         raise ConfigError(f"train.schedule.min_lr must be below train.lr ({lr}), got "
                           f"{out['min_lr']}", key=path + ("min_lr",) if "min_lr" in spec else path)
@@ -187,12 +186,12 @@ def data_defaults():
     return copy.deepcopy(DATA_DEFAULTS)
 
 
-def _validate_data(data, registry=None):
+def validate_data(data, registry=None):
     data = _section("data", data)
     defaults = data_defaults()
-    out = _with_defaults(data, defaults, "data")
+    out = with_defaults(data, defaults, "data")
     # NOTE: keys the data package adds that are unknown here pass through unchecked.
-    out = _apply_rules(out, DATA_RULES, "data")
+    out = apply_rules(out, DATA_RULES, "data")
     if "synthetic" in out:
         out["synthetic"] = _synthetic(out["synthetic"], defaults.get("synthetic") or {})
     if "augment" in out:
@@ -204,24 +203,24 @@ def _augment(value, defaults):
     path = ("data", "augment")
     if not isinstance(value, dict):
         raise ConfigError(f"data.augment must be a mapping such as {{jitter: 0.1}}, got "
-                          f"{_kind(value)}", key=path)
-    _check_keys(value, tuple(defaults), path, "data.augment")
-    return _apply_rules({**defaults, **value}, AUGMENT_RULES, "data.augment", path=path,
+                          f"{kind_of(value)}", key=path)
+    check_keys(value, tuple(defaults), path, "data.augment")
+    return apply_rules({**defaults, **value}, AUGMENT_RULES, "data.augment", path=path,
                         present=value)
 
 
 def _synthetic(value, defaults):
     path = ("data", "synthetic")
     if not isinstance(value, dict):
-        raise ConfigError(f"data.synthetic must be a mapping, got {_kind(value)}", key=path)
-    _check_keys(value, tuple(defaults), path, "data.synthetic")
-    out = _apply_rules({**copy.deepcopy(defaults), **value}, SYNTHETIC_RULES, "data.synthetic",
+        raise ConfigError(f"data.synthetic must be a mapping, got {kind_of(value)}", key=path)
+    check_keys(value, tuple(defaults), path, "data.synthetic")
+    out = apply_rules({**copy.deepcopy(defaults), **value}, SYNTHETIC_RULES, "data.synthetic",
                        path=path)
-    out["image_shape"] = _shape(path + ("image_shape",), out["image_shape"])
+    out["image_shape"] = check_shape(path + ("image_shape",), out["image_shape"])
     return out
 
 
-def _dataset_info(data):
+def dataset_info(data):
     """``(image_shape, num_classes)`` of the configured dataset."""
     if data["dataset"] == "synthetic":
         s = data["synthetic"]
