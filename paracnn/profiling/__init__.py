@@ -14,21 +14,25 @@ From them:
 - an Amdahl fit, against the calibrated cores and against raw worker counts,
   with predicted speedups at 8 to 64 cores and the ceiling 1/f.
 
-The result (``--json``) holds ``serial`` (the baseline's medians),
-``runs`` (one object per worker count: ``workers``, ``samples_per_second``,
-``speedup``, ``paired_speedup``, ``efficiency``, ``karp_flatt``,
-``calibration_speedup``, ``relative_efficiency``, ``karp_flatt_calibrated``,
-the time split ``step_seconds``, ``compute_seconds``, ``broadcast_seconds``,
-``reduce_update_seconds``, ``wait_seconds``, ``tail_seconds`` (the part of
-the wait a worker idled after its last micro-batch: load imbalance),
-``presum_seconds`` (the part of the gradient sum the parent did during the
-wait), then ``cpu_percent``,
-``cpu_seconds``, ``cpu_work_ratio``, ``parent_rss_mb``, ``worker_uss_mb``,
-``total_pss_mb``, ``weights_match``, the raw ``calibration_seconds`` and
-their quartiles ``calibration_range`` and ``calibration_spread``, the
-quartiles' distance over the median: above 10 % the host was busy and a
-warning says so),
-``amdahl``, ``machine``, ``warnings`` and, with ``--layers``, ``layers``.
+The result (``--json``) holds ``config``, ``dataset``, ``synthetic``,
+``num_params``, ``serial`` (the baseline's medians), ``amdahl``, ``machine``,
+``warnings``, with ``--layers`` ``layers``, and ``runs``, one object per
+worker count:
+
+- ``workers``, ``samples_per_second``, ``speedup``, ``paired_serial_seconds``
+  and ``paired_speedup``, ``efficiency``, ``karp_flatt``;
+- ``calibration_speedup``, ``relative_efficiency``, ``karp_flatt_calibrated``,
+  the raw ``calibration_seconds``, their quartiles ``calibration_range`` and
+  ``calibration_spread`` (the quartiles' distance over the median: above 10 %
+  the host was busy and a warning says so), and the fixed burn's
+  ``calibration_fixed_seconds`` and ``calibration_speedup_fixed``;
+- the time split ``step_seconds``, ``compute_seconds``, ``broadcast_seconds``,
+  ``reduce_update_seconds``, ``wait_seconds``, ``tail_seconds`` (the part of
+  the wait a worker idled after its last micro-batch: load imbalance) and
+  ``presum_seconds`` (the part of the gradient sum the parent did during the
+  wait);
+- ``cpu_percent``, ``cpu_seconds``, ``cpu_work_ratio``, ``parent_rss_mb``,
+  ``worker_uss_mb``, ``total_pss_mb`` and ``weights_match``.
 
 The modules: :mod:`.runner` (the measurements), :mod:`.baseline` (the serial
 step's own process), :mod:`.scaling` (the arithmetic), :mod:`.calibrate`,

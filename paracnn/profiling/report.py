@@ -1,10 +1,9 @@
 """A profile as a terminal table, a JSON file, a CSV file (one row per worker count) or a plot."""
 
 import csv
-import importlib.util
 import json
 
-from ..errors import ParacnnError
+from ..tools.extras import check_installed, require
 from .layers import format_layer_table
 from .machine import describe_cpus
 from .scaling import amdahl_speedup
@@ -17,8 +16,6 @@ CSV_KEYS = ("workers", "samples_per_second", "speedup", "efficiency", "karp_flat
             "tail_seconds",
             "paired_serial_seconds", "paired_speedup", "cpu_percent", "cpu_seconds", "cpu_work_ratio",
             "parent_rss_mb", "total_pss_mb", "worker_uss_mb", "weights_match")
-
-PLOT_HINT = 'pip install "paracnn[plot]"'
 
 SCALING_HEADER = (f"{'workers':>7} {'samples/s':>9} {'speedup':>7} {'effic.':>7} {'K-F':>7} "
                   f"{'hw x':>5} {'rel.eff':>7} {'K-F cal':>7}")
@@ -148,31 +145,18 @@ def _csv_value(value):
     return value
 
 
-def _no_matplotlib():
-    return ParacnnError(f"--plot needs matplotlib, which is not installed; install it with: {PLOT_HINT}")
-
-
 def check_matplotlib():
     """Raise the one-line ParacnnError now if matplotlib is missing, without importing it.
 
     NOTE: importing it here would put ~30 MB into the parent before the
     workers fork, and into every memory figure of the profile.
     """
-    try:
-        found = importlib.util.find_spec("matplotlib") is not None
-    except (ImportError, ValueError):
-        found = False
-    if not found:
-        raise _no_matplotlib()
+    check_installed("matplotlib", "--plot")
 
 
 def require_matplotlib():
     """Import matplotlib's Figure, or a one-line ParacnnError saying how to install it."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise _no_matplotlib() from None
-    return Figure
+    return require("matplotlib.figure", "--plot").Figure
 
 
 #: the calibration's legend entry: the model's own training step, run in 1 and in p processes.

@@ -1,6 +1,7 @@
 """Optional extras, imported only when a command needs them."""
 
 import importlib
+import importlib.util
 
 from ..errors import ParacnnError
 
@@ -17,10 +18,27 @@ def require(module, what):
         module: ``"matplotlib"``, ``"PIL"`` or ``"safetensors"`` (or a submodule of one).
         what: the command that needs it, for the message (e.g. ``"paracnn plot"``).
     """
-    top = module.split(".")[0]
     try:
         return importlib.import_module(module)
     except ImportError:
-        extra = EXTRAS[top]
-        raise ParacnnError(f"{what} needs {DISTRIBUTIONS[top]}, which is not installed; install it "
-                           f'with: pip install "paracnn[{extra}]"') from None
+        raise missing(module, what) from None
+
+
+def check_installed(module, what):
+    """Raise :func:`require`'s error now if ``module`` is missing, without importing it.
+
+    For a parent process that must not grow by an import it needs only later.
+    """
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise missing(module, what)
+
+
+def missing(module, what):
+    """The ParacnnError for ``what`` when ``module`` is not installed: which extra installs it."""
+    top = module.split(".")[0]
+    return ParacnnError(f"{what} needs {DISTRIBUTIONS[top]}, which is not installed; install it "
+                        f'with: pip install "paracnn[{EXTRAS[top]}]"')
