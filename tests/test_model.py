@@ -129,3 +129,28 @@ def test_summary_rows():
     assert rows[0] == {"index": 0, "type": "conv2d", "output_shape": [6, 24, 24], "params": 156,
                        "macs": 86400}
     assert sum(r["params"] for r in rows) == 44426
+
+
+def test_each_layer_gets_its_pinned_per_sample_seed_in_training_and_in_the_contract_check(monkeypatch):
+    # The per-layer seed fixes every dropout mask and so every trained weight: pinned here
+    # (computed once by its rule), and the contract check must seed the layers as training does.
+    from paracnn.contract import check_model_contract
+    from paracnn.model import layer_seed
+    assert [layer_seed(5, i) for i in range(3)] == [5000015, 5000016, 5000017]
+    assert layer_seed(2 ** 62, 4) == 4611699853485443186163716  # big ints: no wrap-around
+    seen = []
+    forward = Dropout.forward
+
+    def recording(self, x):
+        seen.append(self.seed)
+        return forward(self, x)
+
+    monkeypatch.setattr(Dropout, "forward", recording)
+    m = small(dropout=0.5)
+    m.build(seed=0)
+    x = [random.Random(1).uniform(-1, 1) for _ in range(64)]
+    m.train_sample(x, 2, seed=7)
+    assert seen == [layer_seed(7, 4)] == [7000025]
+    seen.clear()
+    check_model_contract(m, x, seed=7)
+    assert seen and set(seen) == {7000025}
