@@ -224,7 +224,7 @@ def _grids(trained, test, results, save, say):
 
 
 def plot_from_cli(args):
-    """``paracnn plot RUN [--out DIR] [--images N] [--checkpoint CKPT]``."""
+    """``paracnn plot RUN [--out DIR] [--images N] [--checkpoint CKPT] [--data-dir D]``."""
     plot_run(args.run, out=args.out, images=args.images, checkpoint=args.checkpoint,
              data_dir=getattr(args, "data_dir", None))
     return 0
