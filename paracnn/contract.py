@@ -15,9 +15,10 @@ the first step:
 They cost a copy of the model and two forward and backward passes of one
 sample per layer (about five training samples' worth: 0.3 s for LeNet-5, see
 ``scripts/bench_contract.py``) and no finite differences, so they cannot tell a
-wrong gradient from a right one of the right length: :func:`paracnn.testing.check_layer`
-does that, and the error message gives the call that finds the bug. :func:`paracnn.testing.check_layer` reports
-its own failures with the same words (the ``*_problem`` functions below).
+wrong gradient from a right one of the right length:
+:func:`paracnn.testing.check_layer` does that, and the error message gives the
+call that finds the bug. :func:`paracnn.testing.check_layer` reports its own
+failures with the same words (the ``*_problem`` functions below).
 
 Example::
 
