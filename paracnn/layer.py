@@ -11,9 +11,10 @@ The lifecycle is::
     y = layer.forward(x)                          # one sample; keeps what backward needs
     dx = layer.backward(dy)                       # returns dL/dx, *adds* into layer.grads
 
-- ``build(input_shape, rng) -> output_shape`` creates the parameters with the
-  layer's initialiser and the seeded :class:`random.Random` it is given. It
-  raises :class:`~paracnn.errors.ShapeError` when the input cannot be accepted.
+- ``build(input_shape, rng) -> output_shape`` creates the parameters with
+  ``add_param(name, shape, init=..., rng=rng, fan_in=..., fan_out=...)`` and
+  ends with ``self.prepare()``. It raises :class:`~paracnn.errors.ShapeError`
+  when the input cannot be accepted.
 - ``forward(x)`` handles one sample and stores what ``backward`` needs.
 - ``backward(dy) -> dx`` accumulates parameter gradients (``+=``), so a
   micro-batch of samples sums its gradients without extra copies. A layer may
@@ -27,7 +28,12 @@ The lifecycle is::
 - ``get_config()`` returns the constructor arguments: ``type(layer)(**cfg)``
   rebuilds the layer, and the YAML mapping round-trips through it.
 - Layers pickle (no closures, no lambdas) so worker processes started with
-  ``spawn`` or ``forkserver`` receive them intact.
+  ``spawn`` or ``forkserver`` receive them intact. State that should not
+  travel has one mechanism: its names go in ``transient`` (dropped when
+  pickling), and whatever is derived from the arguments and ``input_shape``
+  (index tables, gathers) is made in ``prepare()``, which ``build`` calls last
+  and unpickling calls again. No layer overrides ``__getstate__`` or
+  ``__setstate__``.
 
 Two attributes are set by the model before each sample: ``training`` (dropout
 and friends behave differently) and ``seed`` (an int that stochastic layers
@@ -36,40 +42,37 @@ sets ``needs_input_grad = False`` on its first layer, which may then skip
 computing ``dx``.
 """
 
-import contextvars
+import functools
 import math
 import numbers
 
+from .budget import charge
 from .errors import ConfigError, ShapeError
 from .init import get_initializer
 
-#: the :class:`ParamBudget` of the model being built, if it set one (see ``Sequential.build``).
-param_budget = contextvars.ContextVar("paracnn_param_budget", default=None)
+def _keywords_after_shape(add_param):
+    """Turn the old positional ``add_param(name, shape, init, rng, fan_in, fan_out)`` into one clear error.
 
-
-class ParamBudget:
-    """The running parameter count of a model being built, and the most it may reach.
-
-    :meth:`Layer.add_param` asks it before allocating, so a model too large for
-    memory is refused before the first oversized list is made.
+    Without it, a plugin written for paracnn 0.1 would get Python's bare
+    "takes 3 positional arguments but 7 were given", which names neither the
+    layer nor the fix.
     """
-
-    def __init__(self, limit):
-        self.limit, self.total = limit, 0
-
-    def take(self, name, shape):
-        n = math.prod(shape)
-        self.total += n
-        if self.total > self.limit:
-            raise OverBudget(name, tuple(shape), n)
+    @functools.wraps(add_param)
+    def checked(self, name, shape, *positional, **keywords):
+        if positional:
+            raise TypeError(positional_add_param_message(self, name, shape, positional))
+        return add_param(self, name, shape, **keywords)
+    return checked
 
 
-class OverBudget(Exception):
-    """Raised by ``add_param`` past the budget; the model turns it into a ConfigError."""
-
-    def __init__(self, name, shape, count):
-        super().__init__(name, shape, count)
-        self.name, self.shape, self.count = name, shape, count
+def positional_add_param_message(layer, name, shape, positional):
+    """What a positional call of ``add_param`` is told: the layer, and the same call with keywords."""
+    keywords = ("init", "rng", "fan_in", "fan_out")
+    shown = {"rng": "rng"}
+    args = ", ".join(f"{k}={shown.get(k, repr(v))}" for k, v in zip(keywords, positional))
+    return (f"{type(layer).__name__}.build() calls add_param({name!r}, {tuple(shape)!r}, ...) with "
+            f"{len(positional)} more positional argument(s); everything after name and shape is a "
+            f"keyword now: self.add_param({name!r}, {tuple(shape)!r}, {args})")
 
 
 class Layer:
@@ -85,8 +88,8 @@ class Layer:
         needs_input_grad: when False, ``backward`` may return None.
     """
 
-    #: attribute names holding per-sample state; dropped when pickling because a
-    #: layer sent to a worker never needs the last sample it saw.
+    #: attribute names dropped when pickling: per-sample state (a layer sent to a
+    #: worker never needs the last sample it saw) and what ``prepare`` rebuilds.
     transient = ()
 
     #: ``(config, input_shape)`` pairs that the test suite runs through
@@ -107,7 +110,17 @@ class Layer:
     def build(self, input_shape, rng=None):
         """Create parameters for ``input_shape`` and return the output shape."""
         self.input_shape = self.output_shape = tuple(input_shape)
+        self.prepare()
         return self.output_shape
+
+    def prepare(self):
+        """Make the derived state (index tables, gathers) from the arguments and ``input_shape``.
+
+        ``build`` calls it last, and unpickling calls it again (when
+        ``input_shape`` is set), so the names it makes belong in ``transient``
+        and never travel to a worker. It must not touch ``params`` or draw
+        random numbers: it runs in every process that receives the layer.
+        """
 
     def forward(self, x):
         """Return the output for one sample ``x`` (a flat list)."""
@@ -126,15 +139,22 @@ class Layer:
         return cls(**config)
 
     # -- helpers for subclasses ----------------------------------------------
-    def add_param(self, name, shape, init, rng, fan_in, fan_out):
-        """Create parameter ``name`` of ``shape`` with initialiser spec ``init``.
+    @_keywords_after_shape
+    def add_param(self, name, shape, *, init, rng, fan_in, fan_out):
+        """Create parameter ``name`` of ``shape`` with initialiser spec ``init``; return its values.
 
-        The one place parameters are allocated: when the model sets a
-        :class:`ParamBudget`, a parameter past it raises before any list is made.
+        Args:
+            name: the parameter's name (``weight``, ``bias``), in ``params`` and ``grads``.
+            shape: its logical shape, PyTorch's layout (``(out, in, kh, kw)``).
+            init: an initialiser spec (``he_uniform``, ``zeros``, ``{type: constant, value: 1.0}``).
+            rng: the :class:`random.Random` that ``build`` received.
+            fan_in, fan_out: the inputs and outputs of one unit, for ``he_*`` and ``xavier_*``.
+
+        The one place parameters are allocated: inside a
+        :class:`~paracnn.budget.ParamBudget` block, a parameter past its limit
+        raises before any list is made.
         """
-        budget = param_budget.get()
-        if budget is not None:
-            budget.take(name, shape)
+        charge(name, shape)
         n = math.prod(shape)
         values = get_initializer(init)(n, fan_in, fan_out, rng)
         self.params[name] = values
@@ -167,6 +187,11 @@ class Layer:
         for key in self.transient:
             state.pop(key, None)
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.input_shape is not None:
+            self.prepare()
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

@@ -20,7 +20,8 @@ from array import array
 from dataclasses import dataclass
 
 from .errors import CheckpointError, ConfigError, ModelTooLarge, ShapeError
-from .layer import OverBudget, ParamBudget, format_shape, param_budget
+from .budget import OverBudget, ParamBudget
+from .layer import format_shape
 from .loss import softmax, softmax_cross_entropy
 
 #: bytes one parameter value costs in a Python float list: an 8-byte slot and a 24-byte float.
@@ -136,12 +137,8 @@ class Sequential:
         refused *before* it is allocated: :class:`~paracnn.errors.ModelTooLarge`
         names the layer.
         """
-        budget = None if max_params is None else ParamBudget(max_params)
-        token = param_budget.set(budget)
-        try:
+        with ParamBudget(max_params) as budget:
             return self._build(seed, budget)
-        finally:
-            param_budget.reset(token)
 
     def _build(self, seed, budget):
         shape = self.input_shape

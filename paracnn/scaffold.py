@@ -229,8 +229,8 @@ class $cls(Layer):
         channels = input_shape[0]
         self.input_shape = self.output_shape = tuple(input_shape)
         self._plane = math.prod(input_shape) // channels
-        self.add_param("weight", (channels,), {"type": "constant", "value": self.scale}, rng,
-                       fan_in=self._plane, fan_out=self._plane)
+        self.add_param("weight", (channels,), init={"type": "constant", "value": self.scale},
+                       rng=rng, fan_in=self._plane, fan_out=self._plane)
         return self.output_shape
 
     def forward(self, x):

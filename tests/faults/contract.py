@@ -40,7 +40,7 @@ class Scale(Layer):
     def build(self, input_shape, rng=None):
         self.input_shape = self.output_shape = tuple(input_shape)
         n = math.prod(input_shape)
-        self.add_param("a", (1,), {"type": "constant", "value": 0.5}, rng, n, n)
+        self.add_param("a", (1,), init={"type": "constant", "value": 0.5}, rng=rng, fan_in=n, fan_out=n)
         return self.output_shape
 
     def forward(self, x):
