@@ -50,8 +50,9 @@ from .budget import charge
 from .errors import ConfigError, ShapeError
 from .init import get_initializer
 
+
 def _keywords_after_shape(add_param):
-    """Turn the old positional ``add_param(name, shape, init, rng, fan_in, fan_out)`` into one clear error.
+    """Turn the old positional call ``add_param(name, shape, init, rng, 3, 6)`` into one clear error.
 
     Without it, a plugin written for paracnn 0.1 would get Python's bare
     "takes 3 positional arguments but 7 were given", which names neither the
@@ -60,16 +61,16 @@ def _keywords_after_shape(add_param):
     @functools.wraps(add_param)
     def checked(self, name, shape, *positional, **keywords):
         if positional:
-            raise TypeError(positional_add_param_message(self, name, shape, positional))
+            raise TypeError(_positional_call_message(self, name, shape, positional))
         return add_param(self, name, shape, **keywords)
     return checked
 
 
-def positional_add_param_message(layer, name, shape, positional):
-    """What a positional call of ``add_param`` is told: the layer, and the same call with keywords."""
-    keywords = ("init", "rng", "fan_in", "fan_out")
-    shown = {"rng": "rng"}
-    args = ", ".join(f"{k}={shown.get(k, repr(v))}" for k, v in zip(keywords, positional))
+def _positional_call_message(layer, name, shape, positional):
+    """What a positional ``add_param`` call is told: the layer, and the same call with keywords."""
+    shown = [repr(v) for v in positional]
+    shown[1:2] = ["rng"] * len(shown[1:2])  # a Random's repr is an address; build calls it rng
+    args = ", ".join(f"{k}={v}" for k, v in zip(("init", "rng", "fan_in", "fan_out"), shown))
     return (f"{type(layer).__name__}.build() calls add_param({name!r}, {tuple(shape)!r}, ...) with "
             f"{len(positional)} more positional argument(s); everything after name and shape is a "
             f"keyword now: self.add_param({name!r}, {tuple(shape)!r}, {args})")

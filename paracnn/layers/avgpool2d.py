@@ -1,4 +1,7 @@
-"""Average pooling."""
+"""Average pooling.
+
+Registered as ``avgpool2d`` (its ``paracnn.layers`` entry point in pyproject.toml).
+"""
 
 import math
 from itertools import chain, repeat

@@ -1,4 +1,7 @@
-"""2-D convolution, computed as im2col + one dot product per output (direct loops under PyPy)."""
+"""2-D convolution, computed as im2col + one dot product per output (direct loops under PyPy).
+
+Registered as ``conv2d`` (its ``paracnn.layers`` entry point in pyproject.toml).
+"""
 
 from .. import jit_kernels as J
 from .. import kernels as K

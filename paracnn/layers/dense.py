@@ -1,4 +1,7 @@
-"""Fully connected layer."""
+"""Fully connected layer.
+
+Registered as ``dense`` (its ``paracnn.layers`` entry point in pyproject.toml).
+"""
 
 from itertools import compress
 from operator import add

@@ -1,4 +1,7 @@
-"""1×1 convolution: a dense layer applied at every position, mixing channels."""
+"""1×1 convolution: a dense layer applied at every position, mixing channels.
+
+Registered as ``pointwise_conv`` (its ``paracnn.layers`` entry point in pyproject.toml).
+"""
 
 from itertools import repeat
 

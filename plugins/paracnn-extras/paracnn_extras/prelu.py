@@ -1,4 +1,7 @@
-"""Parametric ReLU: a leaky ReLU whose negative slope is learnt."""
+"""Parametric ReLU: a leaky ReLU whose negative slope is learnt.
+
+Registered as ``prelu`` (its ``paracnn.layers`` entry point in pyproject.toml).
+"""
 
 import math
 
