@@ -12,15 +12,15 @@ The lifecycle is::
     dx = layer.backward(dy)                       # returns dL/dx, *adds* into layer.grads
 
 - ``build(input_shape, rng) -> output_shape`` creates the parameters with
-  ``add_param(name, shape, init=..., rng=rng, fan_in=..., fan_out=...)`` and
-  ends with ``self.prepare()``. It raises :class:`~paracnn.errors.ShapeError`
-  when the input cannot be accepted.
+  ``add_param(name, shape, init=..., rng=rng, fan_in=..., fan_out=...)``; a
+  layer with derived state ends it with ``self.prepare()``. It raises
+  :class:`~paracnn.errors.ShapeError` when the input cannot be accepted.
 - ``forward(x)`` handles one sample and stores what ``backward`` needs.
 - ``backward(dy) -> dx`` accumulates parameter gradients (``+=``), so a
   micro-batch of samples sums its gradients without extra copies. A layer may
-  defer that addition (conv2d and dense batch their outer products over the
-  micro-batch, which turns them into long dot products) provided
-  ``sync_grads()`` completes it; whoever reads ``grads`` calls ``sync_grads()``
+  defer that addition (dense batches its outer products over the micro-batch,
+  which turns them into long dot products) provided ``sync_grads()``
+  completes it; whoever reads ``grads`` calls ``sync_grads()``
   first. Layers that add immediately need not implement it.
 - ``params`` and ``grads`` are dicts of flat lists under the same names
   (``weight``, ``bias``); ``param_shapes`` holds their logical shapes, laid out
