@@ -191,7 +191,7 @@ class Layer:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        if self.input_shape is not None:
+        if getattr(self, "input_shape", None) is not None:  # built: its derived state was dropped
             self.prepare()
 
     def __repr__(self):
