@@ -47,33 +47,33 @@ import math
 import numbers
 
 from .budget import charge
-from .errors import ConfigError, ShapeError
+from .errors import ConfigError, ParacnnError, ShapeError
 from .init import get_initializer
 
 
-def _keywords_after_shape(add_param):
-    """Turn the old positional call ``add_param(name, shape, init, rng, 3, 6)`` into one clear error.
+class OutdatedLayerError(ParacnnError, TypeError):
+    """A layer calls ``add_param`` positionally, as paracnn 0.1 took it; exit 2 (update the plugin)."""
 
-    Without it, a plugin written for paracnn 0.1 would get Python's bare
-    "takes 3 positional arguments but 7 were given", which names neither the
-    layer nor the fix.
+
+def _keywords_after_shape(add_param):
+    """Turn paracnn 0.1's positional ``add_param(name, shape, init, rng, 3, 6)`` into one clear error.
+
+    Python's own "takes 3 positional arguments but 7 were given" names neither
+    the layer nor the fix, and ends the command with a traceback.
     """
     @functools.wraps(add_param)
     def checked(self, name, shape, *positional, **keywords):
-        if positional:
-            raise TypeError(_positional_call_message(self, name, shape, positional))
-        return add_param(self, name, shape, **keywords)
+        if not positional:
+            return add_param(self, name, shape, **keywords)
+        shown = [repr(v) for v in positional]
+        shown[1:2] = ["rng"] * len(shown[1:2])  # a Random's repr is an address; build calls it rng
+        args = ", ".join(f"{k}={v}" for k, v in zip(("init", "rng", "fan_in", "fan_out"), shown))
+        raise OutdatedLayerError(
+            f"{type(self).__name__}.build() calls add_param({name!r}, {tuple(shape)!r}, ...) with "
+            f"{len(positional)} more positional argument(s); everything after name and shape is "
+            f"a keyword now: self.add_param({name!r}, {tuple(shape)!r}, {args}). If the layer "
+            f"comes from a plugin, update the plugin")
     return checked
-
-
-def _positional_call_message(layer, name, shape, positional):
-    """What a positional ``add_param`` call is told: the layer, and the same call with keywords."""
-    shown = [repr(v) for v in positional]
-    shown[1:2] = ["rng"] * len(shown[1:2])  # a Random's repr is an address; build calls it rng
-    args = ", ".join(f"{k}={v}" for k, v in zip(("init", "rng", "fan_in", "fan_out"), shown))
-    return (f"{type(layer).__name__}.build() calls add_param({name!r}, {tuple(shape)!r}, ...) with "
-            f"{len(positional)} more positional argument(s); everything after name and shape is a "
-            f"keyword now: self.add_param({name!r}, {tuple(shape)!r}, {args})")
 
 
 class Layer:

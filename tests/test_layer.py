@@ -13,7 +13,7 @@ import random
 import pytest
 
 from paracnn.errors import ConfigError, ShapeError
-from paracnn.layer import (Layer, check_bool, check_float, check_init, check_int, check_pair,
+from paracnn.layer import (Layer, OutdatedLayerError, check_bool, check_float, check_init, check_int, check_pair,
                            expect_flat, expect_image)
 
 
@@ -108,7 +108,9 @@ def test_a_positional_add_param_call_names_the_layer_and_the_keyword_call():
     assert str(info.value) == (
         "OldProbe.build() calls add_param('weight', (2, 3), ...) with 4 more positional "
         "argument(s); everything after name and shape is a keyword now: "
-        "self.add_param('weight', (2, 3), init='zeros', rng=rng, fan_in=3, fan_out=2)")
+        "self.add_param('weight', (2, 3), init='zeros', rng=rng, fan_in=3, fan_out=2). "
+        "If the layer comes from a plugin, update the plugin")
+    assert isinstance(info.value, OutdatedLayerError)  # a ParacnnError: one line, exit 2
 
 
 def test_a_missing_keyword_is_pythons_own_error_naming_it():

@@ -52,6 +52,16 @@ class Scale(Layer):
         return K.scaled(dy, self.params["a"][0])
 
 
+class OldAddParam(Scale):
+    """Calls add_param positionally, as plugins written for paracnn 0.1 do."""
+
+    def build(self, input_shape, rng=None):
+        self.input_shape = self.output_shape = tuple(input_shape)
+        n = math.prod(input_shape)
+        self.add_param("a", (1,), {"type": "constant", "value": 0.5}, rng, n, n)
+        return self.output_shape
+
+
 class ShortDx(Scale):
     """Returns dx one element short: the layer before it silently gets a truncated gradient."""
 
