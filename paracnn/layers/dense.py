@@ -45,6 +45,7 @@ class Dense(Layer):
 
     def __init__(self, units, bias=True, init="he_uniform", bias_init="zeros"):
         super().__init__()
+        self._forget_pending()
         self.units = check_int("units", units)
         self.bias = check_bool("bias", bias)
         self.init = check_init("init", init)
