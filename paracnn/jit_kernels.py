@@ -15,7 +15,7 @@ So every function here is a plain indexed loop over flat lists of floats
   kernels do, and does the weight and input gradient in the same pass.
 
 Each function adds in **the same order as its CPython counterpart in
-:mod:`paracnn.kernels` under Python 3.10/3.11** (``sum(map(mul))``: left to
+:mod:`paracnn.kernels` before Python 3.12** (``sum(map(mul))``: left to
 right from 0, bias last; weight gradients summed per sample or per micro-batch
 first and then added into the gradient buffer), so the two give the same bits,
 except possibly the sign of a zero. Python 3.12's ``math.sumprod`` rounds
@@ -201,10 +201,11 @@ def add_to(acc, values):
 
 
 def max_pool(x, plan):
-    """Each window's maximum, and the padded index of its first maximum (for backward).
+    """Each window's maximum, and the input index of its first maximum (for backward).
 
-    ``plan`` is a single-channel :class:`ConvPlan` of the pooling windows;
-    channels are pooled one after another.
+    ``plan`` is a single-channel :class:`ConvPlan` of the pooling windows
+    (unpadded, so its indices are the input's); channels are pooled one after
+    another.
     """
     offsets, bases = plan.offsets, plan.bases
     k, n_pos = len(offsets), len(bases)

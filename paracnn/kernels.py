@@ -10,7 +10,7 @@ Rules that every function here follows, because they decide the speed:
   call with an **index table built once per layer** at build time, so the
   gather runs in C.
 - Dot products are ``math.sumprod`` (3.12+), a C loop with no float objects in
-  between; on 3.10/3.11 they fall back to ``sum(map(mul, a, b))``.
+  between; before 3.12 they fall back to ``sum(map(mul, a, b))``.
 - Loops that remain in Python run over *outputs that received gradient*, not
   over every element: after a 2×2 max-pool three of every four conv outputs
   get none, and ``itertools.compress`` drops them in C.
@@ -225,9 +225,10 @@ def live_patches(patches, dy, n_pos):
 def weight_grads(live_dy, live_rows):
     """``Σ_j live_dy[j] * live_rows[j]``: the rows transposed, then one dot per column.
 
-    This turns an outer-product sum (dW = Σ dy ⊗ x) into ``sumprod`` calls
-    over positions (conv) or over the samples of a micro-batch (dense),
-    instead of element-wise Python arithmetic.
+    This turns one filter's outer-product sum (dW_c = Σ_p dy[c,p]·patch_p) into
+    ``sumprod`` calls over its live positions, instead of element-wise Python
+    arithmetic. ``Conv2d.backward`` calls it per output channel; ``Dense``
+    does the same for its micro-batch with :func:`dots` over the sample columns.
     """
     return dots(live_dy, zip(*live_rows))
 
@@ -277,6 +278,7 @@ def route(n_inputs, sources, dy):
 # -- element-wise -------------------------------------------------------------------
 
 def relu(x):
+    """``max(v, 0)`` for every value."""
     return [v if v > 0.0 else 0.0 for v in x]
 
 

@@ -11,15 +11,16 @@ The lifecycle is::
     y = layer.forward(x)                          # one sample; keeps what backward needs
     dx = layer.backward(dy)                       # returns dL/dx, *adds* into layer.grads
 
-- ``build(input_shape, rng) -> output_shape`` creates the parameters with the
-  layer's initialiser and the seeded :class:`random.Random` it is given. It
-  raises :class:`~paracnn.errors.ShapeError` when the input cannot be accepted.
+- ``build(input_shape, rng) -> output_shape`` creates the parameters with
+  ``add_param(name, shape, init=..., rng=rng, fan_in=..., fan_out=...)``; a
+  layer with derived state ends it with ``self.prepare()``. It raises
+  :class:`~paracnn.errors.ShapeError` when the input cannot be accepted.
 - ``forward(x)`` handles one sample and stores what ``backward`` needs.
 - ``backward(dy) -> dx`` accumulates parameter gradients (``+=``), so a
   micro-batch of samples sums its gradients without extra copies. A layer may
-  defer that addition (conv2d and dense batch their outer products over the
-  micro-batch, which turns them into long dot products) provided
-  ``sync_grads()`` completes it; whoever reads ``grads`` calls ``sync_grads()``
+  defer that addition (dense batches its outer products over the micro-batch,
+  which turns them into long dot products) provided ``sync_grads()``
+  completes it; whoever reads ``grads`` calls ``sync_grads()``
   first. Layers that add immediately need not implement it.
 - ``params`` and ``grads`` are dicts of flat lists under the same names
   (``weight``, ``bias``); ``param_shapes`` holds their logical shapes, laid out
@@ -27,7 +28,12 @@ The lifecycle is::
 - ``get_config()`` returns the constructor arguments: ``type(layer)(**cfg)``
   rebuilds the layer, and the YAML mapping round-trips through it.
 - Layers pickle (no closures, no lambdas) so worker processes started with
-  ``spawn`` or ``forkserver`` receive them intact.
+  ``spawn`` or ``forkserver`` receive them intact. State that should not
+  travel has one mechanism: its names go in ``transient`` (dropped when
+  pickling), and whatever is derived from the arguments and ``input_shape``
+  (index tables, gathers) is made in ``prepare()``, which ``build`` calls last
+  and unpickling calls again. No layer overrides ``__getstate__`` or
+  ``__setstate__``.
 
 Two attributes are set by the model before each sample: ``training`` (dropout
 and friends behave differently) and ``seed`` (an int that stochastic layers
@@ -36,40 +42,38 @@ sets ``needs_input_grad = False`` on its first layer, which may then skip
 computing ``dx``.
 """
 
-import contextvars
+import functools
 import math
 import numbers
 
-from .errors import ConfigError, ShapeError
+from .budget import charge
+from .errors import ConfigError, ParacnnError, ShapeError
 from .init import get_initializer
 
-#: the :class:`ParamBudget` of the model being built, if it set one (see ``Sequential.build``).
-param_budget = contextvars.ContextVar("paracnn_param_budget", default=None)
+
+class OutdatedLayerError(ParacnnError, TypeError):
+    """A layer calls ``add_param`` positionally, as paracnn 0.1 took it; exit 2 (update the plugin)."""
 
 
-class ParamBudget:
-    """The running parameter count of a model being built, and the most it may reach.
+def _keywords_after_shape(add_param):
+    """Turn paracnn 0.1's positional ``add_param(name, shape, init, rng, 3, 6)`` into one clear error.
 
-    :meth:`Layer.add_param` asks it before allocating, so a model too large for
-    memory is refused before the first oversized list is made.
+    Python's own "takes 3 positional arguments but 7 were given" names neither
+    the layer nor the fix, and ends the command with a traceback.
     """
-
-    def __init__(self, limit):
-        self.limit, self.total = limit, 0
-
-    def take(self, name, shape):
-        n = math.prod(shape)
-        self.total += n
-        if self.total > self.limit:
-            raise OverBudget(name, tuple(shape), n)
-
-
-class OverBudget(Exception):
-    """Raised by ``add_param`` past the budget; the model turns it into a ConfigError."""
-
-    def __init__(self, name, shape, count):
-        super().__init__(name, shape, count)
-        self.name, self.shape, self.count = name, shape, count
+    @functools.wraps(add_param)
+    def checked(self, name, shape, *positional, **keywords):
+        if not positional:
+            return add_param(self, name, shape, **keywords)
+        shown = [repr(v) for v in positional]
+        shown[1:2] = ["rng"] * len(shown[1:2])  # a Random's repr is an address; build calls it rng
+        args = ", ".join(f"{k}={v}" for k, v in zip(("init", "rng", "fan_in", "fan_out"), shown))
+        raise OutdatedLayerError(
+            f"{type(self).__name__}.build() calls add_param({name!r}, {tuple(shape)!r}, ...) with "
+            f"{len(positional)} more positional argument(s); everything after name and shape is "
+            f"a keyword now: self.add_param({name!r}, {tuple(shape)!r}, {args}). If the layer "
+            f"comes from a plugin, update the plugin")
+    return checked
 
 
 class Layer:
@@ -85,8 +89,8 @@ class Layer:
         needs_input_grad: when False, ``backward`` may return None.
     """
 
-    #: attribute names holding per-sample state; dropped when pickling because a
-    #: layer sent to a worker never needs the last sample it saw.
+    #: attribute names dropped when pickling: per-sample state (a layer sent to a
+    #: worker never needs the last sample it saw) and what ``prepare`` rebuilds.
     transient = ()
 
     #: ``(config, input_shape)`` pairs that the test suite runs through
@@ -107,7 +111,17 @@ class Layer:
     def build(self, input_shape, rng=None):
         """Create parameters for ``input_shape`` and return the output shape."""
         self.input_shape = self.output_shape = tuple(input_shape)
+        self.prepare()
         return self.output_shape
+
+    def prepare(self):
+        """Make the derived state (index tables, gathers) from the arguments and ``input_shape``.
+
+        ``build`` calls it last, and unpickling calls it again (when
+        ``input_shape`` is set), so the names it makes belong in ``transient``
+        and never travel to a worker. It must not touch ``params`` or draw
+        random numbers: it runs in every process that receives the layer.
+        """
 
     def forward(self, x):
         """Return the output for one sample ``x`` (a flat list)."""
@@ -126,15 +140,22 @@ class Layer:
         return cls(**config)
 
     # -- helpers for subclasses ----------------------------------------------
-    def add_param(self, name, shape, init, rng, fan_in, fan_out):
-        """Create parameter ``name`` of ``shape`` with initialiser spec ``init``.
+    @_keywords_after_shape
+    def add_param(self, name, shape, *, init, rng, fan_in, fan_out):
+        """Create parameter ``name`` of ``shape`` with initialiser spec ``init``; return its values.
 
-        The one place parameters are allocated: when the model sets a
-        :class:`ParamBudget`, a parameter past it raises before any list is made.
+        Args:
+            name: the parameter's name (``weight``, ``bias``), in ``params`` and ``grads``.
+            shape: its logical shape, PyTorch's layout (``(out, in, kh, kw)``).
+            init: an initialiser spec (``he_uniform``, ``zeros``, ``{type: constant, value: 1.0}``).
+            rng: the :class:`random.Random` that ``build`` received.
+            fan_in, fan_out: the inputs and outputs of one unit, for ``he_*`` and ``xavier_*``.
+
+        The one place parameters are allocated: inside a
+        :class:`~paracnn.budget.ParamBudget` block, a parameter past its limit
+        raises before any list is made.
         """
-        budget = param_budget.get()
-        if budget is not None:
-            budget.take(name, shape)
+        charge(name, shape)
         n = math.prod(shape)
         values = get_initializer(init)(n, fan_in, fan_out, rng)
         self.params[name] = values
@@ -167,6 +188,11 @@ class Layer:
         for key in self.transient:
             state.pop(key, None)
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if getattr(self, "input_shape", None) is not None:  # built: its derived state was dropped
+            self.prepare()
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

@@ -19,8 +19,9 @@ import random
 from array import array
 
 from .errors import CheckpointError, ConfigError, ModelTooLarge, ShapeError
+from .budget import OverBudget, ParamBudget
 from .inspection import Inspection
-from .layer import OverBudget, ParamBudget, format_shape, param_budget
+from .layer import format_shape
 from .loss import softmax_cross_entropy
 
 #: A prime above any layer count: see :func:`layer_seed`.
@@ -91,12 +92,8 @@ class Sequential(Inspection):
         refused *before* it is allocated: :class:`~paracnn.errors.ModelTooLarge`
         names the layer.
         """
-        budget = None if max_params is None else ParamBudget(max_params)
-        token = param_budget.set(budget)
-        try:
+        with ParamBudget(max_params) as budget:
             return self._build(seed, budget)
-        finally:
-            param_budget.reset(token)
 
     def _build(self, seed, budget):
         shape = self.input_shape

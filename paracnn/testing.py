@@ -14,7 +14,8 @@ It checks, for one layer configuration and input shape:
    for every parameter, reporting the worst element and its relative error;
 3. ``backward`` *adds* into the gradients (a second call doubles them);
 4. ``get_config`` round-trips through YAML and the constructor;
-5. the built layer survives a pickle round trip (what worker processes need).
+5. the built layer survives a pickle round trip (what worker processes need):
+   the copy's ``forward`` and ``backward`` give what the original's give.
 
 Any failure raises :class:`GradientCheckError` (an ``AssertionError``) that
 says which check failed and where.
@@ -125,7 +126,7 @@ def check_layer(layer_type, config=None, input_shape=(1, 6, 6), *, seed=0, eps=1
         _check_tensor(report, pname, values, grads[pname], loss, eps, tol, rng, max_elements)
     _fail_on(accumulation_problem(layer, x, r, grads), name)
     _check_config_round_trip(cls, layer, name)
-    _check_pickle(layer, x, name)
+    _check_pickle(layer, x, r, name)
     return report
 
 
@@ -203,9 +204,9 @@ def _check_config_round_trip(cls, layer, name):
                                  f"{config!r} became {again!r}")
 
 
-def _check_pickle(layer, x, name):
+def _check_pickle(layer, x, dy, name):
     layer.training = False
-    expected = layer.forward(list(x))
+    expected = layer.forward(list(x)), layer.backward(list(dy))
     try:
         clone = pickle.loads(pickle.dumps(layer))
     except Exception as e:  # noqa: BLE001 - any failure here means workers cannot get it
@@ -213,8 +214,15 @@ def _check_pickle(layer, x, name):
                                  f"(worker processes need it to): {e}") from None
     if clone.params != layer.params:
         raise GradientCheckError(f"{name}: parameters changed across pickling")
-    if clone.forward(list(x)) != expected:
-        raise GradientCheckError(f"{name}: forward() differs after a pickle round trip")
+    try:
+        got = clone.forward(list(x)), clone.backward(list(dy))
+    except AttributeError as e:
+        raise GradientCheckError(f"{name}: after a pickle round trip: AttributeError: {e}; "
+                                 f"make that attribute in prepare(), which unpickling "
+                                 f"calls") from None
+    for method, a, b in zip(("forward", "backward"), got, expected):
+        if a != b:
+            raise GradientCheckError(f"{name}: {method}() differs after a pickle round trip")
 
 
 def _resolve(layer_type):

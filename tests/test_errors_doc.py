@@ -122,7 +122,8 @@ def _test_layers():
     layers = {**fault_layers.LAYERS, **contract_layers.LAYERS,
               "interrupts": "tests.faults.signals:Interrupts",
               "not_a_layer": "os.path:join", "broken_plugin": "no_such_module_xyz:Layer",
-              "dup": "tests.faults.contract:Scale"}
+              "dup": "tests.faults.contract:Scale",
+              "old_add_param": "tests.faults.contract:OldAddParam"}
     entries = [(metadata.EntryPoint(name, value, "paracnn.layers"), "paracnn-test-errors", "0")
                for name, value in layers.items()]
     # a second distribution registering the same name: a clash
@@ -199,6 +200,10 @@ def plugin_import(env):
 
 def not_a_layer(env):
     return env.run("check", env.config("type: not_a_layer"))
+
+
+def outdated_layer(env):
+    return env.run("check", env.config("type: old_add_param"))
 
 
 def clash(env):
@@ -331,6 +336,7 @@ TRIGGERS = {
     "contract-in-training": contract_in_training, "gradient-check": gradient_check,
     "check-layer": check_layer_failed, "layer-raised": layer_raised, "worker-task": worker_task,
     "workers-died": workers_died, "diverged": diverged, "interrupted": interrupted,
+    "outdated-layer": outdated_layer,
 }
 
 

@@ -9,7 +9,9 @@ from ..layer import Layer, check_pair, expect_image, format_shape
 class Pool2d(Layer):
     """Base of the pooling layers; not registered itself."""
 
-    transient = ("_windows", "_maxima", "_get_windows", "_spread_back", "_sources", "_plan")
+    # per sample (_windows, _maxima, _sources), then what prepare() rebuilds
+    transient = ("_windows", "_maxima", "_sources", "_table", "_get_windows", "_spread_back",
+                 "_plan")
 
     def __init__(self, kernel_size=2, stride=None):
         super().__init__()
@@ -24,10 +26,11 @@ class Pool2d(Layer):
                 f"kernel_size {kh}x{kw} is larger than its input {format_shape(input_shape)}; "
                 f"use a smaller kernel or remove a pooling layer before it")
         self.input_shape = tuple(input_shape)
-        self._setup()
+        self.prepare()
         return self.output_shape
 
-    def _setup(self):
+    def prepare(self):
+        """Build the window table (and the output shape); unpickling runs it again."""
         c, h, w = self.input_shape
         self._table, out_h, out_w = K.pool_table(self.input_shape, self.kernel_size, self.stride)
         self.output_shape = (c, out_h, out_w)
@@ -35,16 +38,6 @@ class Pool2d(Layer):
         self._get_windows = K.gather(self._table)
         if K.JIT:
             self._plan = J.ConvPlan((1, h, w), self.kernel_size, self.stride)
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        if self.input_shape is not None:
-            self._setup()
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_table", None)  # rebuilt by _setup; no need to ship it to workers
-        return state
 
     def get_config(self):
         return {"kernel_size": list(self.kernel_size), "stride": list(self.stride)}

@@ -1,4 +1,7 @@
-"""Average pooling."""
+"""Average pooling.
+
+Registered as ``avgpool2d`` (its ``paracnn.layers`` entry point in pyproject.toml).
+"""
 
 import math
 from itertools import chain, repeat
@@ -27,8 +30,8 @@ class AvgPool2d(Pool2d):
 
     examples = (({"kernel_size": 2}, (2, 6, 6)), ({"kernel_size": 3, "stride": 2}, (2, 7, 7)))
 
-    def _setup(self):
-        super()._setup()
+    def prepare(self):
+        super().prepare()
         self._spread_back = K.Scatter(self._table, math.prod(self.input_shape))
 
     def forward(self, x):

@@ -1,4 +1,7 @@
-"""2-D convolution, computed as im2col + one dot product per output (direct loops under PyPy)."""
+"""2-D convolution, computed as im2col + one dot product per output (direct loops under PyPy).
+
+Registered as ``conv2d`` (its ``paracnn.layers`` entry point in pyproject.toml).
+"""
 
 from .. import jit_kernels as J
 from .. import kernels as K
@@ -42,7 +45,8 @@ class Conv2d(Layer):
         ({"filters": 2, "kernel_size": [3, 2], "stride": 2, "padding": 1, "bias": False}, (2, 7, 6)),
         ({"filters": 2, "kernel_size": 4, "padding": "same"}, (1, 5, 5)),
     )
-    transient = ("_patches", "_get_cols", "_col2im", "_xp", "_plan")
+    # per sample (_patches, _xp), then what prepare() rebuilds
+    transient = ("_patches", "_xp", "_get_cols", "_col2im", "_plan")
 
     def __init__(self, filters, kernel_size, stride=1, padding="valid", bias=True,
                  init="he_uniform", bias_init="zeros"):
@@ -87,16 +91,15 @@ class Conv2d(Layer):
                 f"kernel_size {kh}x{kw} is larger than its (padded) input {format_shape(input_shape)}; "
                 f"use a smaller kernel, add padding, or remove a pooling layer before it")
         self.input_shape = tuple(input_shape)
-        k = c_in * kh * kw
-        fan_out = self.filters * kh * kw
-        self.add_param("weight", (self.filters, c_in, kh, kw), self.init, rng, k, fan_out)
+        fans = {"fan_in": c_in * kh * kw, "fan_out": self.filters * kh * kw}
+        self.add_param("weight", (self.filters, c_in, kh, kw), init=self.init, rng=rng, **fans)
         if self.bias:
-            self.add_param("bias", (self.filters,), self.bias_init, rng, k, fan_out)
-        self._setup()
+            self.add_param("bias", (self.filters,), init=self.bias_init, rng=rng, **fans)
+        self.prepare()
         return self.output_shape
 
-    def _setup(self):
-        """Build the index tables; also run after unpickling, which drops them."""
+    def prepare(self):
+        """Build the index tables (and the output shape); unpickling runs it again."""
         c_in, h, w = self.input_shape
         before, after = self._pads()
         table, out_h, out_w = K.window_table(self.input_shape, self.kernel_size, self.stride,
@@ -112,11 +115,6 @@ class Conv2d(Layer):
         gather_table = K.with_bias_column(table, self._k, n_in + 1) if self.bias else table
         self._get_cols = K.gather(gather_table)
         self._col2im = K.Scatter(table, n_in)
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        if self.input_shape is not None:
-            self._setup()
 
     def _filter_rows(self):
         # NOTE: rebuilt per sample, not cached, for the reason given in Dense.forward.

@@ -1,4 +1,7 @@
-"""Fully connected layer."""
+"""Fully connected layer.
+
+Registered as ``dense`` (its ``paracnn.layers`` entry point in pyproject.toml).
+"""
 
 from itertools import compress
 from operator import add
@@ -34,7 +37,8 @@ class Dense(Layer):
     """
 
     examples = (({"units": 5}, (7,)), ({"units": 3, "bias": False}, (6,)))
-    transient = ("_x", "_rows", "_pending_x", "_pending_dy", "_pending_w")
+    # per sample (_x, _rows), then the deferred gradient work that prepare() empties
+    transient = ("_x", "_rows", "_pending_x", "_pending_dy", "_pending_w", "_pending_n")
 
     #: deferred samples after which backward syncs anyway, to bound memory
     max_pending = 256
@@ -51,10 +55,16 @@ class Dense(Layer):
         (n_in,) = expect_flat(input_shape)
         self.input_shape = tuple(input_shape)
         self.output_shape = (self.units,)
-        self.add_param("weight", (self.units, n_in), self.init, rng, n_in, self.units)
+        fans = {"fan_in": n_in, "fan_out": self.units}
+        self.add_param("weight", (self.units, n_in), init=self.init, rng=rng, **fans)
         if self.bias:
-            self.add_param("bias", (self.units,), self.bias_init, rng, n_in, self.units)
+            self.add_param("bias", (self.units,), init=self.bias_init, rng=rng, **fans)
+        self.prepare()
         return self.output_shape
+
+    def prepare(self):
+        """Start with no deferred gradient work; a pickled copy starts afresh too."""
+        self._forget_pending()
 
     def forward(self, x):
         self._x = x
@@ -121,10 +131,6 @@ class Dense(Layer):
 
     def zero_grad(self):
         super().zero_grad()
-        self._forget_pending()
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
         self._forget_pending()
 
     def macs(self):

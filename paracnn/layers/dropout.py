@@ -1,4 +1,7 @@
-"""Dropout."""
+"""Dropout.
+
+Registered as ``dropout`` (its ``paracnn.layers`` entry point in pyproject.toml).
+"""
 
 import random
 from operator import mul

@@ -1,4 +1,7 @@
-"""Flatten an image into a vector."""
+"""Flatten an image into a vector.
+
+Registered as ``flatten`` (its ``paracnn.layers`` entry point in pyproject.toml).
+"""
 
 import math
 

@@ -1,4 +1,7 @@
-"""Max pooling."""
+"""Max pooling.
+
+Registered as ``maxpool2d`` (its ``paracnn.layers`` entry point in pyproject.toml).
+"""
 
 import math
 

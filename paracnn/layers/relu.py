@@ -1,4 +1,7 @@
-"""Rectified linear unit."""
+"""Rectified linear unit.
+
+Registered as ``relu`` (its ``paracnn.layers`` entry point in pyproject.toml).
+"""
 
 from .. import kernels as K
 from ..layer import Layer

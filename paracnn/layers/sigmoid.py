@@ -1,4 +1,7 @@
-"""Logistic sigmoid."""
+"""Logistic sigmoid.
+
+Registered as ``sigmoid`` (its ``paracnn.layers`` entry point in pyproject.toml).
+"""
 
 import math
 from itertools import repeat

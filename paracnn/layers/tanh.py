@@ -1,4 +1,7 @@
-"""Hyperbolic tangent."""
+"""Hyperbolic tangent.
+
+Registered as ``tanh`` (its ``paracnn.layers`` entry point in pyproject.toml).
+"""
 
 import math
 from itertools import repeat

@@ -40,7 +40,7 @@ class Scale(Layer):
     def build(self, input_shape, rng=None):
         self.input_shape = self.output_shape = tuple(input_shape)
         n = math.prod(input_shape)
-        self.add_param("a", (1,), {"type": "constant", "value": 0.5}, rng, n, n)
+        self.add_param("a", (1,), init={"type": "constant", "value": 0.5}, rng=rng, fan_in=n, fan_out=n)
         return self.output_shape
 
     def forward(self, x):
@@ -50,6 +50,16 @@ class Scale(Layer):
     def backward(self, dy):
         self.grads["a"][0] += K.sumprod(dy, self._x)
         return K.scaled(dy, self.params["a"][0])
+
+
+class OldAddParam(Scale):
+    """Calls add_param positionally, as plugins written for paracnn 0.1 do."""
+
+    def build(self, input_shape, rng=None):
+        self.input_shape = self.output_shape = tuple(input_shape)
+        n = math.prod(input_shape)
+        self.add_param("a", (1,), {"type": "constant", "value": 0.5}, rng, n, n)
+        return self.output_shape
 
 
 class ShortDx(Scale):

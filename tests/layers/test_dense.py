@@ -1,3 +1,4 @@
+import pickle
 import random
 
 import pytest
@@ -40,6 +41,19 @@ def test_zero_grad_discards_deferred_work():
     d.zero_grad()
     d.sync_grads()
     assert d.grads["weight"] == [0.0, 0.0]
+
+
+def test_a_pickled_copy_carries_no_deferred_work_and_defers_afresh():
+    d = _dense(1, 2, [1.0, 1.0], [0.0])
+    d.forward([1.0, 1.0])
+    d.backward([5.0])  # deferred: the weight gradient waits for sync_grads
+    clone = pickle.loads(pickle.dumps(d))
+    clone.sync_grads()
+    assert clone.grads["weight"] == [0.0, 0.0]  # the original's pending sample stayed behind
+    clone.forward([2.0, 3.0])
+    clone.backward([1.0])
+    clone.sync_grads()
+    assert clone.grads["weight"] == [2.0, 3.0]
 
 
 def test_backward_syncs_by_itself_after_max_pending():

@@ -1,3 +1,4 @@
+import pickle
 import random
 
 import pytest
@@ -59,3 +60,15 @@ def test_kernel_larger_than_input():
 
 def test_default_stride_is_kernel_size():
     assert MaxPool2d(kernel_size=3).get_config() == {"kernel_size": [3, 3], "stride": [3, 3]}
+
+
+def test_pickle_ships_no_window_table_and_the_copy_rebuilds_it():
+    pool = MaxPool2d(kernel_size=2)
+    pool.build((2, 6, 6), random.Random(0))
+    x = [float((7 * i) % 11) for i in range(72)]
+    y = pool.forward(x)
+    state = pool.__getstate__()
+    assert not {"_table", "_get_windows", "_windows", "_maxima"} & set(state)
+    clone = pickle.loads(pickle.dumps(pool))
+    assert clone.forward(x) == y
+    assert clone.backward([1.0] * 18) == pool.backward([1.0] * 18)

@@ -1,4 +1,7 @@
-"""Leaky rectified linear unit."""
+"""Leaky rectified linear unit.
+
+Registered as ``leaky_relu`` (its ``paracnn.layers`` entry point in pyproject.toml).
+"""
 
 from paracnn.layer import Layer, check_float
 

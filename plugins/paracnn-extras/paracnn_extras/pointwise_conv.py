@@ -1,4 +1,7 @@
-"""1×1 convolution: a dense layer applied at every position, mixing channels."""
+"""1×1 convolution: a dense layer applied at every position, mixing channels.
+
+Registered as ``pointwise_conv`` (its ``paracnn.layers`` entry point in pyproject.toml).
+"""
 
 from itertools import repeat
 
@@ -49,9 +52,10 @@ class PointwiseConv(Layer):
         c_in, h, w = expect_image(input_shape)
         self.input_shape = tuple(input_shape)
         self.output_shape = (self.filters, h, w)
-        self.add_param("weight", (self.filters, c_in, 1, 1), self.init, rng, c_in, self.filters)
+        fans = {"fan_in": c_in, "fan_out": self.filters}
+        self.add_param("weight", (self.filters, c_in, 1, 1), init=self.init, rng=rng, **fans)
         if self.bias:
-            self.add_param("bias", (self.filters,), self.bias_init, rng, c_in, self.filters)
+            self.add_param("bias", (self.filters,), init=self.bias_init, rng=rng, **fans)
         return self.output_shape
 
     def forward(self, x):

@@ -1,4 +1,7 @@
-"""Parametric ReLU: a leaky ReLU whose negative slope is learnt."""
+"""Parametric ReLU: a leaky ReLU whose negative slope is learnt.
+
+Registered as ``prelu`` (its ``paracnn.layers`` entry point in pyproject.toml).
+"""
 
 import math
 
@@ -49,8 +52,8 @@ class PReLU(Layer):
         self.input_shape = self.output_shape = tuple(input_shape)
         # Elements per slope: a channel's plane, or the whole sample when the slope is shared.
         self._plane = math.prod(input_shape) // self.num_parameters
-        self.add_param("weight", (self.num_parameters,), {"type": "constant", "value": self.init},
-                       rng, channels, channels)
+        self.add_param("weight", (self.num_parameters,), rng=rng, fan_in=channels,
+                       fan_out=channels, init={"type": "constant", "value": self.init})
         return self.output_shape
 
     def forward(self, x):

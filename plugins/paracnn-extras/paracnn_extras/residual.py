@@ -1,4 +1,7 @@
-"""Residual block: inner layers plus a shortcut from the block's input."""
+"""Residual block: inner layers plus a shortcut from the block's input.
+
+Registered as ``residual`` (its ``paracnn.layers`` entry point in pyproject.toml).
+"""
 
 import random
 from operator import add
