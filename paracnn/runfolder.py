@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from .checkpoint import check_fits, create_new_folder, default_run_dir
+from .early_stopping import BestEpoch
 from .errors import RunError
 from .monitor import MetricsWriter
 from .trainer import weights_hash
@@ -97,21 +98,53 @@ def _same(a, b):
 
 
 def finished_result(ckpt, config, run_dir, log):
-    """Resuming a run that already trained its epochs: say so, write nothing, return a result.
+    """Resuming a run that already trained its epochs, or stopped early: say so, write nothing.
 
     The checkpoint is still checked against the config's model, as a resume would.
+    Returns the result of the run, as :func:`run_result` gives it.
     """
     check_fits(ckpt, config.build_model())
     done = ckpt["epoch"]
-    log(f"run {run_dir} already finished its {count(done, 'epoch')}; raise train.epochs with "
-        f"--set train.epochs={done + 1} (or more) to train longer")
+    best = stopped_early(ckpt, config)
+    if best is not None:
+        log(f"run {run_dir} stopped early after epoch {done}: {best.metric} last improved at epoch "
+            f"{best.record['epoch']}; raise train.early_stopping.patience with --set "
+            f"train.early_stopping.patience={best.waited + 1} (or more) to train on")
+    else:
+        log(f"run {run_dir} already finished its {count(done, 'epoch')}; raise train.epochs with "
+            f"--set train.epochs={done + 1} (or more) to train longer")
     history = MetricsWriter(run_dir, with_val=False).read()
-    return {"run_dir": str(run_dir), "weights_sha256": weights_hash(ckpt["weights"]),
-            "weights": [float(w) for w in ckpt["weights"]], "epochs": done, "step_in_epoch": 0,
-            "steps": ckpt["step"], "stopped": False, "checkpoint": ckpt["path"], "history": history,
-            "final": history[-1] if history else ckpt.get("metrics"), "eval": {},
-            "best": ckpt.get("best"), "num_params": len(ckpt["weights"]), "workers": None,
-            "micro_batch": None, "finished_before": True}
+    return run_result(run_dir, ckpt["weights"], epochs=done, steps=ckpt["step"], stopped=False,
+                      checkpoint=ckpt["path"], history=history, eval={}, best=ckpt.get("best"),
+                      final=history[-1] if history else ckpt.get("metrics"), finished_before=True,
+                      stopped_early=best is not None)
+
+
+def stopped_early(ckpt, config):
+    """The :class:`~paracnn.early_stopping.BestEpoch` of an epoch-end ``ckpt`` whose run
+    ``config``'s early stopping ends, or None (it would train on)."""
+    if ckpt.get("step_in_epoch"):
+        return None
+    data, tc = config.data["data"], config.data["train"]
+    best = BestEpoch(tc, data["validation"] > 0, ckpt.get("best"), epochs_done=ckpt["epoch"])
+    return best if best.should_stop else None
+
+
+def run_result(run_dir, weights, *, epochs, steps, stopped, checkpoint, history, eval, best,
+               step_in_epoch=0, final=None, workers=None, micro_batch=None, finished_before=False,
+               stopped_early=False):
+    """The dict :func:`paracnn.train.train` returns: where the run is, its weights and its records.
+
+    ``final`` defaults to the last of ``history``; ``best`` is the best.json record (or None).
+    """
+    return {"run_dir": str(run_dir), "weights_sha256": weights_hash(weights),
+            "weights": [float(w) for w in weights], "epochs": epochs,
+            "step_in_epoch": step_in_epoch, "steps": steps, "stopped": stopped,
+            "checkpoint": str(checkpoint), "history": history,
+            "final": final if final is not None else (history[-1] if history else None),
+            "eval": eval, "best": best, "num_params": len(weights), "workers": workers,
+            "micro_batch": micro_batch, "finished_before": finished_before,
+            "stopped_early": stopped_early}
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ from .errors import ConfigError, ParacnnError
 from .layer import format_shape
 from .metrics import format_report
 from .run import Run, TrainingInterrupted
-from .runfolder import claim_run_dir, finished_result, writing_to
+from .runfolder import claim_run_dir, finished_result, stopped_early, writing_to
 from .signals import ignore_signals_outside_the_run
 from .trainer import Trainer, TrainingDiverged, _as_config, all_finite, weights_hash
 from .workers import AUTO, choose_workers, evaluation_warnings, resolve_workers
@@ -74,7 +74,8 @@ def train(config=None, *, workers=None, run_dir=None, resume=None, start_method=
         raise ParacnnError("train() needs a config or a checkpoint to resume")
     config = _as_config(config)
     epochs = config.data["train"]["epochs"]
-    if ckpt is not None and ckpt["epoch"] >= epochs and not ckpt.get("step_in_epoch"):
+    if ckpt is not None and ((ckpt["epoch"] >= epochs and not ckpt.get("step_in_epoch"))
+                             or stopped_early(ckpt, config)):
         return finished_result(ckpt, config, Path(run_dir) if run_dir else resumed_dir, log)
     tc = dict(config.data["train"], backend=backend or config.data["train"].get("backend", "local"))
     workers = choose_workers(workers, tc, log)

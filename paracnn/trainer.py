@@ -23,6 +23,11 @@ from .parallel import Engine
 from .parallel.tasks import all_finite  # noqa: F401 - re-exported by paracnn.train
 from .workers import resolve_workers
 
+#: what :attr:`StepStats.diverged <paracnn.parallel.step_stats.StepStats.diverged>` means, for the error.
+DIVERGED = {"loss": "the loss became {}", "gradient": "the gradient holds NaN or infinite values",
+            "weights": "the update made some weights NaN or infinite"}
+
+
 class TrainingDiverged(ParacnnError):
     """The loss, the gradient or the weights became NaN or infinite; exit 1."""
 
@@ -130,16 +135,12 @@ class Trainer:
         return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
 
     def step(self, indices, epoch):
-        """One optimiser step on ``indices``; returns its loss, accuracy counts and timings.
+        """One optimiser step on ``indices``; returns its :class:`~paracnn.parallel.step_stats.StepStats`.
 
-        Timings: ``compute`` (worker compute, per worker), ``wait`` (the rest of
-        the gradient phase: messages and idle tails), ``tail`` (the idle tail
-        alone: per worker, from its last micro-batch to the step's last; load
-        imbalance), ``reduce_update`` (summing the
-        slots and applying the optimiser), ``presum`` (the part of the summing
-        the parent did during ``wait``, while a worker idled) and ``broadcast``
-        (putting the weights into Ray's object store once per step; 0 on the
-        local backend, whose workers read them from shared memory).
+        The engine's record, with the step's learning rate and its wall time
+        (``seconds``, the contract check on the first step left out) added.
+        Raises :class:`TrainingDiverged` when the loss, the gradient or the new
+        weights were not finite (the weights stay as they were).
         """
         if not self.contract_checked:  # once, in the parent, on the first sample, before timing
             x, _ = self.engine.datasets["train"].sample(indices[0])
@@ -148,19 +149,10 @@ class Trainer:
         start = time.perf_counter()
         lr = self.schedule(epoch, self.global_step)
         s = self.engine.step(indices, epoch, lr, clip=self.clip)
-        if s["diverged"] == "loss":
-            raise TrainingDiverged(f"the loss became {s['loss_sum']}")
-        if s["diverged"] == "gradient":
-            raise TrainingDiverged("the gradient holds NaN or infinite values")
-        if s["diverged"] == "weights":
-            raise TrainingDiverged("the update made some weights NaN or infinite")
-        compute = s["busy"] / max(1, self.workers)
-        return {"loss_sum": s["loss_sum"], "correct": s["correct"], "samples": s["samples"],
-                "lr": lr, "broadcast": s["broadcast"], "compute": compute,
-                "wait": s["wall"] - compute - s["broadcast"],
-                "tail": s["tail"],
-                "reduce_update": s["update"], "presum": s["presum"],
-                "seconds": time.perf_counter() - start}
+        if s.diverged is not None:
+            raise TrainingDiverged(DIVERGED[s.diverged].format(s.loss_sum))
+        s.lr, s.seconds = lr, time.perf_counter() - start
+        return s
 
     def evaluate(self, split, should_stop=None):
         """A :func:`~paracnn.metrics.classification_report` of ``split`` at the current weights.

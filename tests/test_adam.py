@@ -187,5 +187,5 @@ def test_the_trainer_warms_the_rate_up_over_the_first_steps():
            "train": {"lr": 0.3, "batch_size": 8, "warmup_steps": 3}}
     with Trainer(config_from_dict(cfg), workers=0, log=lambda line: None) as t:
         batches = t.batches(0)
-        rates = [t.step(batches[k], 0)["lr"] for k in range(4)]
+        rates = [t.step(batches[k], 0).lr for k in range(4)]
     assert rates == [0.3 * 1 / 3, 0.3 * 2 / 3, 0.3, 0.3]

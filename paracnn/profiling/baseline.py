@@ -127,4 +127,4 @@ class Baseline:
 def with_cpu(step, monitor):
     """``step`` plus the CPU percent and CPU seconds of the processes ``monitor`` watches."""
     percent = monitor.cpu_percent()
-    return {**step, "cpu_percent": percent, "cpu_seconds": percent / 100.0 * step["seconds"]}
+    return {**step.as_dict(), "cpu_percent": percent, "cpu_seconds": percent / 100.0 * step.seconds}
