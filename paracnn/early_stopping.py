@@ -111,6 +111,11 @@ class BestEpoch:
                 f"{self.epochs_done} of {epochs}; best {self.metric} {r['value']:.4f} at epoch "
                 f"{r['epoch']}, kept in checkpoints/best.json")
 
+    def summary(self, path):
+        """The run's last line about the best epoch, whose weights ``path`` holds."""
+        r = self.record
+        return f"best epoch {r['epoch']} by {r['metric']} {r['value']:.4f}: {path}"
+
     def describe(self):
         """The line said once at the start: what chooses best.json (or why there is none)."""
         if not self.enabled:

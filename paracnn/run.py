@@ -9,26 +9,21 @@ progress (:mod:`paracnn.progress`), and SIGINT / SIGTERM handling
 or at once during an evaluation, a second one drops the step in progress;
 either way with a checkpoint of the last finished step. A run resumed from
 any checkpoint (epoch end or mid-epoch) reaches the weights of an
-uninterrupted run.
-
-``best.json`` and early stopping follow the validation split
-(:mod:`paracnn.early_stopping`); the running totals and the records of the
-metrics files are :mod:`paracnn.tally`'s.
+uninterrupted run. ``best.json`` and early stopping follow the validation
+split (:mod:`paracnn.early_stopping`); :mod:`paracnn.tally` keeps the totals.
 """
 
-import json
 import time
 from contextlib import contextmanager
 
-from .checkpoint import atomic_write_text, save_checkpoint
 from .early_stopping import BestEpoch
-from .errors import CheckpointError, TaskError
+from .errors import TaskError
 from .intervals import Every
 from .metrics import format_report
-from .monitor import MetricsWriter, ResourceMonitor, StepsWriter, format_epoch, format_systems
+from .monitor import ResourceMonitor, format_epoch, format_systems
 from .parallel import EvaluationStopped, WorkerError
 from .progress import Progress, progress_mode
-from .runfolder import count, run_result, write_advice, writing_to
+from .runfolder import RunFiles, count, run_result
 from .signals import SIGNAL_EXIT, StopNow, StopSignals, TrainingInterrupted
 from .tally import Tally
 from .trainer import Trainer, TrainingDiverged
@@ -63,9 +58,8 @@ class Run:
         self.view = Progress(progress_mode(progress), log, epochs=self.epochs, log_every=1)
         self.checkpoint_clock = Every(tc.get("checkpoint_every"))
         self.trainer = None  # started by execute()
+        self.files = RunFiles(run_dir)
         # NOTE: what follows depends on the datasets; _start() sets it once the trainer holds them.
-        self.metrics = MetricsWriter(run_dir, with_val=False)
-        self.steps_log = StepsWriter(run_dir)
         self.log_every = 1
         self.best = BestEpoch(tc, has_validation=False)
         self.epoch, self.step_in_epoch = 0, 0
@@ -136,10 +130,8 @@ class Run:
         self.tally.add(s)
         self.view.step(self.step_in_epoch, self.tally.epoch, s)
         if self.step_in_epoch % self.log_every == 0 or self.step_in_epoch == t.steps_per_epoch:
-            row = self.tally.steps_row(step=t.global_step, epoch=self.epoch + 1,
-                                       seconds=time.perf_counter() - self.started)
-            with writing_to(self.run_dir):
-                self.steps_log.write(row)
+            self.files.write_steps_row(self.tally.steps_row(
+                step=t.global_step, epoch=self.epoch + 1, seconds=time.perf_counter() - self.started))
         if self.checkpoint_clock.due(t.global_step):
             self._checkpoint()
 
@@ -180,14 +172,8 @@ class Run:
     def _start(self):
         """Create the run's files, or take the state of the checkpoint being resumed."""
         t = self.trainer
-        with writing_to(self.run_dir):
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "checkpoints").mkdir(exist_ok=True)
-            atomic_write_text(self.run_dir / "config.yaml", self.config.to_yaml())
-            if t.label_noise is not None:
-                atomic_write_text(self.run_dir / "label_noise.json", t.label_noise.to_json())
+        self.files.create(self.config, t.label_noise, with_val="val" in t.splits)
         tc = self.config.data["train"]
-        self.metrics = MetricsWriter(self.run_dir, "val" in t.splits)
         self.log_every = tc.get("log_every") or max(1, t.steps_per_epoch // 40)
         self.view.log_every = self.log_every
         c = self.ckpt
@@ -195,9 +181,7 @@ class Run:
             t.load_state(c)
             self.epoch, self.step_in_epoch = c["epoch"], c.get("step_in_epoch", 0)
             self.tally = Tally(c.get("progress"))
-            with writing_to(self.run_dir):
-                self.history = self.metrics.truncate(self.epoch)
-                self.steps_log.truncate(c["step"])
+            self.history = self.files.resume(self.epoch, c["step"])
             self.say(f"resuming from {c['path']}: epoch {self.epoch + 1}, step {self.step_in_epoch} "
                      f"(global step {c['step']})")
         self.best = BestEpoch(tc, "val" in t.splits, c and c.get("best"), epochs_done=self.epoch)
@@ -213,22 +197,16 @@ class Run:
             self.say(self.best.describe())
 
     def _checkpoint(self, name="last.json"):
+        """Save the state after the last finished step (with the epoch's totals when mid-epoch)."""
         t = self.trainer
-        path = self.run_dir / "checkpoints" / name
         progress = None
         if self.step_in_epoch:
             progress = self.tally.progress(time.perf_counter() - self.epoch_start)
-        try:
-            path = save_checkpoint(
-                path, config=self.config.data, weights=t.weights, params=t.model.param_layout(),
-                optimizer=t.optimizer_state(), epoch=self.epoch, step=t.global_step,
-                step_in_epoch=self.step_in_epoch, metrics=self.history[-1] if self.history else None,
-                progress=progress, best=self.best.record)
-        except OSError as e:
-            # NOTE: the write is atomic, so the checkpoint already there is intact.
-            raise CheckpointError(f"cannot save checkpoint {path}: {e.strerror or e}; the previous "
-                                  f"checkpoint there is unchanged; {write_advice(e)}, then resume "
-                                  f"with --resume {self.run_dir}") from None
+        path = self.files.checkpoint(
+            name, config=self.config.data, weights=t.weights, params=t.model.param_layout(),
+            optimizer=t.optimizer_state(), epoch=self.epoch, step=t.global_step,
+            step_in_epoch=self.step_in_epoch, metrics=self.history[-1] if self.history else None,
+            progress=progress, best=self.best.record)
         self.checkpoint_clock.reset()
         return path
 
@@ -263,8 +241,7 @@ class Run:
             eval_seconds=eval_seconds, workers=self.trainer.workers,
             resources={**monitor.memory(), "cpu_percent": monitor.cpu_percent()})
         self.history.append(record)
-        with writing_to(self.run_dir):
-            self.metrics.write(record)
+        self.files.write_epoch(record)
         improved = self.best.update(record)
         self.say(format_epoch(record, self.epochs))
         if not self.quiet:
@@ -273,17 +250,12 @@ class Run:
         self._checkpoint()
         if improved:
             self._checkpoint("best.json")
-        self._write_eval()
+        self.files.write_eval({"epoch": self.epoch, "step": self.trainer.global_step,
+                               "checkpoint": str(self.run_dir / "checkpoints" / "last.json"),
+                               **self.reports})
         if self.best.should_stop:
-            with writing_to(self.run_dir):
-                self.metrics.write_event(self.best.stop_event())
+            self.files.write_event(self.best.stop_event())
             self.say(self.best.stop_line(self.epochs))
-
-    def _write_eval(self):
-        out = {"epoch": self.epoch, "step": self.trainer.global_step,
-               "checkpoint": str(self.run_dir / "checkpoints" / "last.json"), **self.reports}
-        with writing_to(self.run_dir):
-            atomic_write_text(self.run_dir / "eval.json", json.dumps(out, indent=1))
 
     # -- endings -------------------------------------------------------------------------
     def _stop(self, during=None):
@@ -314,9 +286,7 @@ class Run:
         for split, rep in self.reports.items():
             self.say(format_report(rep, f"{split} set"))
         if self.best.record:
-            r = self.best.record
-            self.say(f"best epoch {r['epoch']} by {r['metric']} {r['value']:.4f}: "
-                     f"{self.run_dir / 'checkpoints' / 'best.json'}")
+            self.say(self.best.summary(self.run_dir / "checkpoints" / "best.json"))
         return self.result(stopped=False, checkpoint=self.run_dir / "checkpoints" / "last.json")
 
     def result(self, stopped, checkpoint):

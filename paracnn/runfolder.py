@@ -5,20 +5,22 @@ holding a run (its ``config.yaml``, metrics or checkpoints) is refused with a
 :class:`RunFolderTaken` naming what is there and the two ways forward, unless
 the run resumes it or ``overwrite`` moves it to ``R.old-<YYYYmmdd-HHMMSS>``
 (nothing is ever deleted). Resuming a run that already trained its epochs
-(:func:`finished_result`) writes nothing. :func:`writing_to` turns a failed
-write in the folder into one :class:`~paracnn.errors.RunError` line.
+(:func:`finished_result`) writes nothing. :class:`RunFiles` writes a run's
+files; :func:`writing_to` turns a failed write in the folder into one
+:class:`~paracnn.errors.RunError` line.
 """
 
 import contextlib
 import errno
+import json
 import os
 import time
 from pathlib import Path
 
-from .checkpoint import check_fits, create_new_folder, default_run_dir
+from .checkpoint import atomic_write_text, check_fits, create_new_folder, default_run_dir, save_checkpoint
 from .early_stopping import BestEpoch
-from .errors import RunError
-from .monitor import MetricsWriter
+from .errors import CheckpointError, RunError
+from .monitor import MetricsWriter, StepsWriter
 from .trainer import weights_hash
 
 #: what makes a folder a run folder, in the order the refusal names them.
@@ -145,6 +147,63 @@ def run_result(run_dir, weights, *, epochs, steps, stopped, checkpoint, history,
             "eval": eval, "best": best, "num_params": len(weights), "workers": workers,
             "micro_batch": micro_batch, "finished_before": finished_before,
             "stopped_early": stopped_early}
+
+
+class RunFiles:
+    """What a run writes in its folder, each write atomic or an append, each failure one line.
+
+    ``config.yaml`` (and ``label_noise.json``) at the start, ``steps.jsonl``
+    rows, ``metrics.jsonl``/``metrics.csv`` records and events, ``eval.json``,
+    and the checkpoints in ``checkpoints/``.
+    """
+
+    def __init__(self, run_dir):
+        self.dir = Path(run_dir)
+        self.metrics = MetricsWriter(self.dir, with_val=False)
+        self.steps = StepsWriter(self.dir)
+
+    def create(self, config, label_noise, with_val):
+        """Write the run's config (and the labels that noise changed); metrics with ``val_*`` or not."""
+        with writing_to(self.dir):
+            self.dir.mkdir(parents=True, exist_ok=True)
+            (self.dir / "checkpoints").mkdir(exist_ok=True)
+            atomic_write_text(self.dir / "config.yaml", config.to_yaml())
+            if label_noise is not None:
+                atomic_write_text(self.dir / "label_noise.json", label_noise.to_json())
+        self.metrics = MetricsWriter(self.dir, with_val)
+
+    def resume(self, epoch, step):
+        """Drop what came after ``epoch`` and global ``step``; return the epoch records kept."""
+        with writing_to(self.dir):
+            self.steps.truncate(step)
+            return self.metrics.truncate(epoch)
+
+    def write_steps_row(self, row):
+        with writing_to(self.dir):
+            self.steps.write(row)
+
+    def write_epoch(self, record):
+        with writing_to(self.dir):
+            self.metrics.write(record)
+
+    def write_event(self, event):
+        with writing_to(self.dir):
+            self.metrics.write_event(event)
+
+    def write_eval(self, out):
+        with writing_to(self.dir):
+            atomic_write_text(self.dir / "eval.json", json.dumps(out, indent=1))
+
+    def checkpoint(self, name, **state):
+        """Save ``checkpoints/<name>`` (see :func:`~paracnn.checkpoint.save_checkpoint`); its path."""
+        path = self.dir / "checkpoints" / name
+        try:
+            return save_checkpoint(path, **state)
+        except OSError as e:
+            # NOTE: the write is atomic, so the checkpoint already there is intact.
+            raise CheckpointError(f"cannot save checkpoint {path}: {e.strerror or e}; the previous "
+                                  f"checkpoint there is unchanged; {write_advice(e)}, then resume "
+                                  f"with --resume {self.dir}") from None
 
 
 @contextlib.contextmanager
