@@ -25,7 +25,7 @@ from .metrics import format_report
 from .run import Run, TrainingInterrupted
 from .runfolder import claim_run_dir, finished_result, stopped_early, writing_to
 from .signals import ignore_signals_outside_the_run
-from .trainer import Trainer, TrainingDiverged, _as_config, all_finite, weights_hash
+from .trainer import Trainer, TrainingDiverged, all_finite, as_config, weights_hash
 from .workers import AUTO, choose_workers, evaluation_warnings, resolve_workers
 
 __all__ = ["train", "evaluate", "train_from_cli", "evaluate_from_cli", "Trainer", "Run",
@@ -72,7 +72,7 @@ def train(config=None, *, workers=None, run_dir=None, resume=None, start_method=
         run_dir = run_dir or resumed_dir
     elif config is None:
         raise ParacnnError("train() needs a config or a checkpoint to resume")
-    config = _as_config(config)
+    config = as_config(config)
     epochs = config.data["train"]["epochs"]
     if ckpt is not None and ((ckpt["epoch"] >= epochs and not ckpt.get("step_in_epoch"))
                              or stopped_early(ckpt, config)):
@@ -148,7 +148,7 @@ def evaluation_config(saved, name, overrides=()):
     ConfigError that names the ``--set``.
     """
     from .config import apply_override, config_from_dict, parse_override
-    from .config.schema import _dataset_info, _validate_data
+    from .config.schema import data_info
 
     trained = config_from_dict(saved, name=name)
     overrides = [parse_override(o) if isinstance(o, str) else o for o in overrides]
@@ -167,7 +167,7 @@ def evaluation_config(saved, name, overrides=()):
         raw = copy.deepcopy(saved)
         for ov in overrides:
             apply_override(raw, ov)
-        fits, error = _dataset_info(_validate_data(raw["data"])), e
+        fits, error = data_info(raw["data"]), e
     want = (trained.image_shape, trained.num_classes)
     if fits != want:
         labels = ", ".join(ov.label for ov in overrides if ov.path[:1] == ("data",)) or name

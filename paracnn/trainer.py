@@ -64,7 +64,7 @@ class Trainer:
         from .data import load_datasets
         from .parallel.ray_backend import backend_spec
 
-        self.config = _as_config(config)
+        self.config = as_config(config)
         cfg = self.config.data
         tc = self.train_cfg = cfg["train"]
         self.seed = tc["seed"]
@@ -191,7 +191,8 @@ class Trainer:
         self.close()
 
 
-def _as_config(config):
+def as_config(config):
+    """``config`` as a :class:`~paracnn.config.Config`: a Config as it is, a dict validated."""
     if isinstance(config, dict):
         from .config import config_from_dict
         return config_from_dict(config)
