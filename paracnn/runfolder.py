@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 from .checkpoint import atomic_write_text, check_fits, create_new_folder, default_run_dir, save_checkpoint
-from .early_stopping import BestEpoch
+from .training.early_stopping import BestEpoch
 from .errors import CheckpointError, RunError
 from .monitor import MetricsWriter, StepsWriter
-from .trainer import weights_hash
+from .training.step import weights_hash
 
 #: what makes a folder a run folder, in the order the refusal names them.
 RUN_FILES = ("config.yaml", "metrics.jsonl", "metrics.csv", "steps.jsonl", "eval.json", "checkpoints")
@@ -123,7 +123,7 @@ def finished_result(ckpt, config, run_dir, log):
 
 
 def stopped_early(ckpt, config):
-    """The :class:`~paracnn.early_stopping.BestEpoch` of an epoch-end ``ckpt`` whose run
+    """The :class:`~paracnn.training.early_stopping.BestEpoch` of an epoch-end ``ckpt`` whose run
     ``config``'s early stopping ends, or None (it would train on)."""
     if ckpt.get("step_in_epoch"):
         return None

@@ -180,7 +180,7 @@ def test_betas_eps_and_warmup_steps_are_checked_and_defaulted(tmp_path):
 
 def test_the_trainer_warms_the_rate_up_over_the_first_steps():
     from paracnn.config import config_from_dict
-    from paracnn.trainer import Trainer
+    from paracnn.training.step import Trainer
 
     cfg = {"model": {"input_shape": [1, 12, 12], "layers": [{"type": "flatten"}, {"type": "dense", "units": 10}]},
            "data": {"dataset": "synthetic"},

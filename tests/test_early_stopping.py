@@ -5,11 +5,11 @@ import os
 
 import pytest
 
-import paracnn.trainer
+import paracnn.training.step
 from paracnn.checkpoint import load_checkpoint
 from paracnn.cli import main
 from paracnn.config import config_from_dict
-from paracnn.early_stopping import BestEpoch
+from paracnn.training.early_stopping import BestEpoch
 from paracnn.errors import ConfigError
 from paracnn.train import train, weights_hash
 
@@ -79,7 +79,7 @@ def test_readers_of_a_run_without_best_json_fall_back_to_last_json(tmp_path, cap
 
 def _scripted(monkeypatch, scores):
     """Make the evaluations report ``scores[split][epoch]`` as their accuracy (loss = 1 - accuracy)."""
-    real = paracnn.trainer.Trainer.evaluate
+    real = paracnn.training.step.Trainer.evaluate
     calls = {"val": 0, "test": 0}
 
     def evaluate(self, split, should_stop=None):
@@ -88,7 +88,7 @@ def _scripted(monkeypatch, scores):
         calls[split] += 1
         return dict(report, accuracy=value, loss=1.0 - value)
 
-    monkeypatch.setattr(paracnn.trainer.Trainer, "evaluate", evaluate)
+    monkeypatch.setattr(paracnn.training.step.Trainer, "evaluate", evaluate)
 
 
 def test_best_json_follows_validation_where_the_test_set_disagrees(tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ from ..data.augment import AUGMENT_RULES
 from ..data.datasets import DATASETS, DEFAULTS as DATA_DEFAULTS
 from ..data.imageset import NORMALIZATIONS
 from ..data.label_noise import LABEL_NOISE_RULE
-from .. import early_stopping
+from ..training import early_stopping
 from ..errors import ConfigError
 from ..intervals import check_every
 from ..layer import check_bool, check_float, check_int, format_shape

@@ -11,7 +11,7 @@ Train loss and accuracy of an epoch average the steps' forward passes (with
 dropout, at each step's weights), as Keras reports them.
 """
 
-from .parallel.step_stats import StepStats
+from ..parallel.step_stats import StepStats
 
 #: the epoch's totals a checkpoint's ``progress`` keeps, under their StepStats names.
 EPOCH_KEYS = ("loss_sum", "correct", "samples", "compute", "wait", "tail", "broadcast",

@@ -5,7 +5,7 @@ A step takes ``batch_size`` indices of the epoch order (a function of
 clip it, and apply the optimiser (slice by slice in the workers, when there
 are two or more); a NaN or infinity anywhere stops the run with the last good
 weights kept. The weights depend only on the config, never on the number of
-workers or the start method. :mod:`paracnn.run` adds epochs, evaluation,
+workers or the start method. :mod:`paracnn.training.loop` adds epochs, evaluation,
 checkpoints and metrics around it; ``paracnn profile`` times its steps.
 """
 
@@ -14,14 +14,14 @@ import math
 import time
 from array import array
 
-from .checkpoint import check_fits
-from .contract import check_model_contract
-from .errors import CheckpointError, ParacnnError
-from .metrics import classification_report
-from .optim import Schedule, make_optimizer
-from .parallel import Engine
-from .parallel.tasks import all_finite  # noqa: F401 - re-exported by paracnn.train
-from .workers import resolve_workers
+from ..checkpoint import check_fits
+from ..contract import check_model_contract
+from ..errors import CheckpointError, ParacnnError
+from ..metrics import classification_report
+from ..optim import Schedule, make_optimizer
+from ..parallel import Engine
+from ..parallel.tasks import all_finite  # noqa: F401 - re-exported by paracnn.train
+from ..workers import resolve_workers
 
 #: what :attr:`StepStats.diverged <paracnn.parallel.step_stats.StepStats.diverged>` means, for the error.
 DIVERGED = {"loss": "the loss became {}", "gradient": "the gradient holds NaN or infinite values",
@@ -42,7 +42,7 @@ def weights_hash(weights):
 class Trainer:
     """A model, its optimiser and schedule, its datasets and an :class:`Engine`.
 
-    The unit of work is :meth:`step`; :class:`paracnn.run.Run` adds epochs, evaluation,
+    The unit of work is :meth:`step`; :class:`paracnn.training.loop.Run` adds epochs, evaluation,
     checkpoints and metrics around it (and ``paracnn profile`` can time steps).
 
     The weights and the optimiser's momentum live in the engine (shared
@@ -61,8 +61,8 @@ class Trainer:
 
     def __init__(self, config, *, workers=None, start_method=None, data_dir=None, log=print,
                  backend=None, address=None):
-        from .data import load_datasets
-        from .parallel.ray_backend import backend_spec
+        from ..data import load_datasets
+        from ..parallel.ray_backend import backend_spec
 
         self.config = as_config(config)
         cfg = self.config.data
@@ -78,7 +78,7 @@ class Trainer:
         self.clip = tc.get("clip_grad_norm")
         sets = load_datasets(cfg["data"], seed=self.seed, data_dir=data_dir)
         self.class_names, self.num_classes = sets.classes, sets.num_classes
-        self.label_noise = sets.label_noise  # written to RUN/label_noise.json by paracnn.run
+        self.label_noise = sets.label_noise  # written to RUN/label_noise.json by paracnn.training.loop
         splits = {"train": sets.train, "test": sets.test}
         if sets.val is not None:
             splits["val"] = sets.val
@@ -129,7 +129,7 @@ class Trainer:
 
     def batches(self, epoch):
         """The mini-batches (lists of sample indices) of ``epoch``, in order."""
-        from .data import epoch_order
+        from ..data import epoch_order
 
         order = epoch_order(self.train_size, self.seed, epoch)
         return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
@@ -194,6 +194,6 @@ class Trainer:
 def as_config(config):
     """``config`` as a :class:`~paracnn.config.Config`: a Config as it is, a dict validated."""
     if isinstance(config, dict):
-        from .config import config_from_dict
+        from ..config import config_from_dict
         return config_from_dict(config)
     return config

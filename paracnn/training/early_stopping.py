@@ -20,8 +20,8 @@ resumed run keeps counting where it stopped.
 
 from functools import partial
 
-from .errors import ConfigError
-from .layer import check_float, check_int
+from ..errors import ConfigError
+from ..layer import check_float, check_int
 
 #: the scores early stopping can watch, and whether higher is better.
 MONITORS = {"val_loss": False, "val_accuracy": True}

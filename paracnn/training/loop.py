@@ -1,6 +1,6 @@
 """One training run: epochs and steps, evaluation, checkpoints, metrics, progress and signals.
 
-:class:`Run` wraps a :class:`~paracnn.trainer.Trainer` with everything a long
+:class:`Run` wraps a :class:`~paracnn.training.step.Trainer` with everything a long
 run needs: ``metrics.jsonl``/``metrics.csv`` per epoch and ``steps.jsonl``
 every ``train.log_every`` steps, ``last.json`` (at every epoch end and every
 ``train.checkpoint_every``) and ``best.json`` checkpoints written atomically,
@@ -10,23 +10,23 @@ or at once during an evaluation, a second one drops the step in progress;
 either way with a checkpoint of the last finished step. A run resumed from
 any checkpoint (epoch end or mid-epoch) reaches the weights of an
 uninterrupted run. ``best.json`` and early stopping follow the validation
-split (:mod:`paracnn.early_stopping`); :mod:`paracnn.tally` keeps the totals.
+split (:mod:`paracnn.training.early_stopping`); :mod:`paracnn.training.tally` keeps the totals.
 """
 
 import time
 from contextlib import contextmanager
 
 from .early_stopping import BestEpoch
-from .errors import TaskError
-from .intervals import Every
-from .metrics import format_report
-from .monitor import ResourceMonitor, format_epoch, format_systems
-from .parallel import EvaluationStopped, WorkerError
-from .progress import Progress, progress_mode
-from .runfolder import RunFiles, count, run_result
-from .signals import SIGNAL_EXIT, StopNow, StopSignals, TrainingInterrupted
+from ..errors import TaskError
+from ..intervals import Every
+from ..metrics import format_report
+from ..monitor import ResourceMonitor, format_epoch, format_systems
+from ..parallel import EvaluationStopped, WorkerError
+from ..progress import Progress, progress_mode
+from ..runfolder import RunFiles, count, run_result
+from ..signals import SIGNAL_EXIT, StopNow, StopSignals, TrainingInterrupted
 from .tally import Tally
-from .trainer import Trainer, TrainingDiverged
+from .step import Trainer, TrainingDiverged
 
 __all__ = ["Run", "TrainingInterrupted", "SIGNAL_EXIT"]
 
@@ -39,7 +39,7 @@ class Run:
         run_dir: the run folder (already claimed, see :mod:`paracnn.runfolder`).
         ckpt: a loaded checkpoint to resume from, or None.
         workers, start_method, data_dir, backend, address: passed to the
-            :class:`~paracnn.trainer.Trainer`.
+            :class:`~paracnn.training.step.Trainer`.
         progress: True/False for progress, None for a bar on a terminal and lines otherwise.
         max_steps: stop with a checkpoint (without raising) after this many steps in total.
         log: where lines go.
