@@ -25,12 +25,14 @@ Seconds are the parent's wall-clock seconds unless said::
     seconds        the whole step, as the Trainer timed it
 """
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Optional
 
-#: the fields that add up over steps; the others describe the latest step.
+#: the fields that add up over steps.
 SUMMED = ("samples", "loss_sum", "correct", "slots", "compute", "wait", "tail", "broadcast",
           "reduce_update", "presum", "seconds")
+#: the fields that describe the latest step (a sum keeps the later one's, unless it is None).
+LATEST = ("lr", "diverged", "grad_norm")
 
 
 @dataclass
@@ -71,10 +73,9 @@ class StepStats:
         if not isinstance(other, StepStats):
             return NotImplemented
         out = StepStats(**{name: getattr(self, name) + getattr(other, name) for name in SUMMED})
-        for f in fields(self):
-            if f.name not in SUMMED:
-                later = getattr(other, f.name)
-                setattr(out, f.name, later if later is not None else getattr(self, f.name))
+        for name in LATEST:
+            later = getattr(other, name)
+            setattr(out, name, later if later is not None else getattr(self, name))
         return out
 
     @property
