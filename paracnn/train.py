@@ -22,9 +22,9 @@ from .checkpoint import load_checkpoint, resolve_checkpoint_path, resume_config,
 from .errors import ConfigError, ParacnnError
 from .layer import format_shape
 from .metrics import format_report
-from .training.loop import Run, TrainingInterrupted
 from .runfolder import claim_run_dir, finished_result, stopped_early, writing_to
 from .signals import ignore_signals_outside_the_run
+from .training.loop import Run, TrainingInterrupted
 from .training.step import Trainer, TrainingDiverged, all_finite, as_config, weights_hash
 from .workers import AUTO, choose_workers, evaluation_warnings, resolve_workers
 

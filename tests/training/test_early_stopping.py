@@ -13,7 +13,7 @@ from paracnn.training.early_stopping import BestEpoch
 from paracnn.errors import ConfigError
 from paracnn.train import train, weights_hash
 
-from .parallel.helpers import quiet, tiny_dict
+from ..parallel.helpers import quiet, tiny_dict
 
 
 def _no_validation(**train_cfg):
