@@ -43,7 +43,8 @@ from .errors import CheckpointError
 SCHEMA = 1
 #: train keys that may differ between a checkpoint's config and the config resuming it.
 RESUME_FREE = ("workers", "start_method", "eval_batch", "epochs", "max_params", "max_worker_failures",
-               "worker_timeout", "checkpoint_every", "log_every", "backend", "ray_address")
+               "worker_timeout", "checkpoint_every", "log_every", "backend", "ray_address",
+               "early_stopping")
 #: data keys that only say where the files are.
 DATA_FREE = ("dir", "download", "mirror")
 

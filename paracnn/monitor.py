@@ -3,13 +3,15 @@
 The time split of an epoch (all seconds of parent wall-clock time unless said)::
 
     seconds               the whole epoch, evaluation included
-    broadcast_seconds     publishing the weights to the workers, once per step: 0 on
-                          the local backend (shared memory), Ray's put with --backend ray
     compute_seconds       worker compute: the busy seconds measured inside the
                           workers, summed and divided by the number of workers
                           (with --workers 0, the in-process compute time)
     wait_seconds          the rest of the gradient phase: waiting for the slowest
-                          worker, pipes and scheduling (gradient wall - compute)
+                          worker, pipes and scheduling (gradient wall - compute - broadcast)
+    broadcast_seconds     Ray only (--backend ray): putting the weights into Ray's
+                          object store, once per step. Always 0 on the local backend,
+                          where nothing is broadcast: workers read the weights from
+                          shared memory
     tail_seconds          the part of wait_seconds a worker sat idle after its last
                           micro-batch of a step while another finished (load
                           imbalance), averaged over the workers; 0 in-process
@@ -22,6 +24,14 @@ parent and its workers over the epoch's wall time (200 = two cores busy).
 Memory: ``parent_rss_mb`` (resident set), ``worker_uss_mb`` (unique set of each
 worker: what killing it would free), ``total_pss_mb`` (proportional set of the
 parent plus workers: shared pages, like the shared-memory dataset, counted once).
+The time figures are sums of the steps' :class:`~paracnn.parallel.step_stats.StepStats`.
+
+A run that stops early (``train.early_stopping``) appends one more line to
+``metrics.jsonl`` after its last epoch, an event rather than an epoch record
+(``metrics.csv`` has none)::
+
+    {"event": "early_stop", "epoch": 5, "monitor": "val_loss", "best": 0.31,
+     "best_epoch": 3, "patience": 2, "min_delta": 0.0}
 
 ``steps.jsonl`` (:class:`StepsWriter`) has one row every ``train.log_every``
 steps and at each epoch's end: ``step`` (the global step count after it,
@@ -128,7 +138,10 @@ class MetricsWriter:
         self.csv = self.run_dir / "metrics.csv"
 
     def read(self):
-        """The records in ``metrics.jsonl`` (none if it does not exist)."""
+        """The epoch records in ``metrics.jsonl`` (none if it does not exist); events left out."""
+        return [r for r in self._lines() if "event" not in r]
+
+    def _lines(self):
         if not self.jsonl.exists():
             return []
         # NOTE: a line cut short by a crash mid-write (or damaged) is dropped, not fatal.
@@ -136,7 +149,10 @@ class MetricsWriter:
                 if r is not None]
 
     def truncate(self, last_epoch):
-        """Keep only the records of epochs ``<= last_epoch`` (before resuming)."""
+        """Keep only the records of epochs ``<= last_epoch`` (before resuming); return them.
+
+        Events go: the run they ended goes on.
+        """
         if not self.jsonl.exists():
             return []
         records = [r for r in self.read() if r.get("epoch", 0) <= last_epoch]
@@ -147,9 +163,14 @@ class MetricsWriter:
         return records
 
     def write(self, record):
-        with open(self.jsonl, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        """Append an epoch's record to both files."""
+        self.write_event(record)
         self._append_csv(record)
+
+    def write_event(self, event):
+        """Append ``event`` (``{"event": "early_stop", "epoch": ...}``) to ``metrics.jsonl`` only."""
+        with open(self.jsonl, "a", encoding="utf-8") as f:
+            f.write(json.dumps(event) + "\n")
 
     def _append_csv(self, record):
         new = not self.csv.exists() or self.csv.stat().st_size == 0
@@ -223,6 +244,12 @@ def format_systems(record):
     uss = ",".join(f"{u:.0f}" for u in record["worker_uss_mb"]) or "-"
     return (f"  {record['samples_per_second']:.1f} samples/s | compute "
             f"{record['compute_seconds']:.1f}s wait {record['wait_seconds']:.1f}s (tail "
-            f"{record['tail_seconds']:.1f}s) reduce+update {record['reduce_update_seconds']:.1f}s "
+            f"{record['tail_seconds']:.1f}s){_broadcast(record)} reduce+update {record['reduce_update_seconds']:.1f}s "
             f"eval {record['eval_seconds']:.1f}s | rss {record['parent_rss_mb']:.0f} MB, worker uss "
             f"[{uss}] MB, pss {record['total_pss_mb']:.0f} MB, cpu {record['cpu_percent']:.0f}%")
+
+
+def _broadcast(record):
+    """`` broadcast 1.2s`` on Ray; nothing on the local backend, which broadcasts nothing."""
+    seconds = record.get("broadcast_seconds") or 0.0
+    return f" broadcast {seconds:.1f}s" if seconds > 0 else ""

@@ -72,10 +72,11 @@ class Progress:
                              unit="step", leave=True)
 
     def step(self, step_in_epoch, acc, s):
-        """After a step: ``acc`` holds the epoch's running sums, ``s`` the step's own figures."""
+        """After a step: ``acc`` sums the epoch's steps so far, ``s`` is the step's own (both
+        :class:`~paracnn.parallel.step_stats.StepStats`)."""
         self.timed_steps += 1
-        self.timed_seconds += s["seconds"]
-        samples, seconds = s["samples"], s["seconds"]
+        self.timed_seconds += s.seconds
+        samples, seconds = s.samples, s.seconds
         if self.smoothed is None:
             self.smoothed = (samples, seconds)
         else:
@@ -83,8 +84,8 @@ class Progress:
             self.smoothed = (a + SMOOTHING * (samples - a), b + SMOOTHING * (seconds - b))
         if self.bar is not None:
             self.bar.update(1)
-            self.bar.set_postfix_str(f"loss {_mean(acc['loss_sum'], acc['samples']):.4f} "
-                                     f"acc {_mean(acc['correct'], acc['samples']):.4f} "
+            self.bar.set_postfix_str(f"loss {_mean(acc.loss_sum, acc.samples):.4f} "
+                                     f"acc {_mean(acc.correct, acc.samples):.4f} "
                                      f"{self.samples_per_second():.1f} samples/s", refresh=False)
         elif self.mode == "lines" and self._line_due(step_in_epoch):
             self.say(self.line(step_in_epoch, acc))
@@ -107,8 +108,8 @@ class Progress:
         left = self.total - step_in_epoch
         eta = left * self.timed_seconds / self.timed_steps if self.timed_steps else 0.0
         return (f"epoch {self.epoch + 1}/{self.epochs} step {step_in_epoch}/{self.total}: "
-                f"loss {_mean(acc['loss_sum'], acc['samples']):.4f} "
-                f"acc {_mean(acc['correct'], acc['samples']):.4f} | "
+                f"loss {_mean(acc.loss_sum, acc.samples):.4f} "
+                f"acc {_mean(acc.correct, acc.samples):.4f} | "
                 f"{self.samples_per_second():.1f} samples/s | ETA {_clock(eta)}")
 
     def evaluating(self, split, samples):

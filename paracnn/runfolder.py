@@ -5,20 +5,23 @@ holding a run (its ``config.yaml``, metrics or checkpoints) is refused with a
 :class:`RunFolderTaken` naming what is there and the two ways forward, unless
 the run resumes it or ``overwrite`` moves it to ``R.old-<YYYYmmdd-HHMMSS>``
 (nothing is ever deleted). Resuming a run that already trained its epochs
-(:func:`finished_result`) writes nothing. :func:`writing_to` turns a failed
-write in the folder into one :class:`~paracnn.errors.RunError` line.
+(:func:`finished_result`) writes nothing. :class:`RunFiles` writes a run's
+files; :func:`writing_to` turns a failed write in the folder into one
+:class:`~paracnn.errors.RunError` line.
 """
 
 import contextlib
 import errno
+import json
 import os
 import time
 from pathlib import Path
 
-from .checkpoint import check_fits, create_new_folder, default_run_dir
-from .errors import RunError
-from .monitor import MetricsWriter
-from .trainer import weights_hash
+from .checkpoint import atomic_write_text, check_fits, create_new_folder, default_run_dir, save_checkpoint
+from .training.early_stopping import BestEpoch
+from .errors import CheckpointError, RunError
+from .monitor import MetricsWriter, StepsWriter
+from .training.step import weights_hash
 
 #: what makes a folder a run folder, in the order the refusal names them.
 RUN_FILES = ("config.yaml", "metrics.jsonl", "metrics.csv", "steps.jsonl", "eval.json", "checkpoints")
@@ -97,21 +100,110 @@ def _same(a, b):
 
 
 def finished_result(ckpt, config, run_dir, log):
-    """Resuming a run that already trained its epochs: say so, write nothing, return a result.
+    """Resuming a run that already trained its epochs, or stopped early: say so, write nothing.
 
     The checkpoint is still checked against the config's model, as a resume would.
+    Returns the result of the run, as :func:`run_result` gives it.
     """
     check_fits(ckpt, config.build_model())
     done = ckpt["epoch"]
-    log(f"run {run_dir} already finished its {count(done, 'epoch')}; raise train.epochs with "
-        f"--set train.epochs={done + 1} (or more) to train longer")
+    best = stopped_early(ckpt, config)
+    if best is not None:
+        log(f"run {run_dir} stopped early after epoch {done}: {best.metric} last improved at epoch "
+            f"{best.record['epoch']}; raise train.early_stopping.patience with --set "
+            f"train.early_stopping.patience={best.waited + 1} (or more) to train on")
+    else:
+        log(f"run {run_dir} already finished its {count(done, 'epoch')}; raise train.epochs with "
+            f"--set train.epochs={done + 1} (or more) to train longer")
     history = MetricsWriter(run_dir, with_val=False).read()
-    return {"run_dir": str(run_dir), "weights_sha256": weights_hash(ckpt["weights"]),
-            "weights": [float(w) for w in ckpt["weights"]], "epochs": done, "step_in_epoch": 0,
-            "steps": ckpt["step"], "stopped": False, "checkpoint": ckpt["path"], "history": history,
-            "final": history[-1] if history else ckpt.get("metrics"), "eval": {},
-            "best": ckpt.get("best"), "num_params": len(ckpt["weights"]), "workers": None,
-            "micro_batch": None, "finished_before": True}
+    return run_result(run_dir, ckpt["weights"], epochs=done, steps=ckpt["step"], stopped=False,
+                      checkpoint=ckpt["path"], history=history, eval={}, best=ckpt.get("best"),
+                      final=history[-1] if history else ckpt.get("metrics"), finished_before=True,
+                      stopped_early=best is not None)
+
+
+def stopped_early(ckpt, config):
+    """The :class:`~paracnn.training.early_stopping.BestEpoch` of an epoch-end ``ckpt`` whose run
+    ``config``'s early stopping ends, or None (it would train on)."""
+    if ckpt.get("step_in_epoch"):
+        return None
+    data, tc = config.data["data"], config.data["train"]
+    best = BestEpoch(tc, data["validation"] > 0, ckpt.get("best"), epochs_done=ckpt["epoch"])
+    return best if best.should_stop else None
+
+
+def run_result(run_dir, weights, *, epochs, steps, stopped, checkpoint, history, eval, best,
+               step_in_epoch=0, final=None, workers=None, micro_batch=None, finished_before=False,
+               stopped_early=False):
+    """The dict :func:`paracnn.train.train` returns: where the run is, its weights and its records.
+
+    ``final`` defaults to the last of ``history``; ``best`` is the best.json record (or None).
+    """
+    return {"run_dir": str(run_dir), "weights_sha256": weights_hash(weights),
+            "weights": [float(w) for w in weights], "epochs": epochs,
+            "step_in_epoch": step_in_epoch, "steps": steps, "stopped": stopped,
+            "checkpoint": str(checkpoint), "history": history,
+            "final": final if final is not None else (history[-1] if history else None),
+            "eval": eval, "best": best, "num_params": len(weights), "workers": workers,
+            "micro_batch": micro_batch, "finished_before": finished_before,
+            "stopped_early": stopped_early}
+
+
+class RunFiles:
+    """What a run writes in its folder, each write atomic or an append, each failure one line.
+
+    ``config.yaml`` (and ``label_noise.json``) at the start, ``steps.jsonl``
+    rows, ``metrics.jsonl``/``metrics.csv`` records and events, ``eval.json``,
+    and the checkpoints in ``checkpoints/``.
+    """
+
+    def __init__(self, run_dir):
+        self.dir = Path(run_dir)
+        self.metrics = MetricsWriter(self.dir, with_val=False)
+        self.steps = StepsWriter(self.dir)
+
+    def create(self, config, label_noise, with_val):
+        """Write the run's config (and the labels that noise changed); metrics with ``val_*`` or not."""
+        with writing_to(self.dir):
+            self.dir.mkdir(parents=True, exist_ok=True)
+            (self.dir / "checkpoints").mkdir(exist_ok=True)
+            atomic_write_text(self.dir / "config.yaml", config.to_yaml())
+            if label_noise is not None:
+                atomic_write_text(self.dir / "label_noise.json", label_noise.to_json())
+        self.metrics = MetricsWriter(self.dir, with_val)
+
+    def resume(self, epoch, step):
+        """Drop what came after ``epoch`` and global ``step``; return the epoch records kept."""
+        with writing_to(self.dir):
+            self.steps.truncate(step)
+            return self.metrics.truncate(epoch)
+
+    def write_steps_row(self, row):
+        with writing_to(self.dir):
+            self.steps.write(row)
+
+    def write_epoch(self, record):
+        with writing_to(self.dir):
+            self.metrics.write(record)
+
+    def write_event(self, event):
+        with writing_to(self.dir):
+            self.metrics.write_event(event)
+
+    def write_eval(self, out):
+        with writing_to(self.dir):
+            atomic_write_text(self.dir / "eval.json", json.dumps(out, indent=1))
+
+    def checkpoint(self, name, **state):
+        """Save ``checkpoints/<name>`` (see :func:`~paracnn.checkpoint.save_checkpoint`); its path."""
+        path = self.dir / "checkpoints" / name
+        try:
+            return save_checkpoint(path, **state)
+        except OSError as e:
+            # NOTE: the write is atomic, so the checkpoint already there is intact.
+            raise CheckpointError(f"cannot save checkpoint {path}: {e.strerror or e}; the previous "
+                                  f"checkpoint there is unchanged; {write_advice(e)}, then resume "
+                                  f"with --resume {self.dir}") from None
 
 
 @contextlib.contextmanager

@@ -13,8 +13,19 @@ import contextlib
 import signal
 import threading
 
+from .errors import ParacnnError
+
 #: the exit status of a run stopped by each signal (128 + its number).
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class TrainingInterrupted(ParacnnError):
+    """Training stopped on SIGINT/SIGTERM after saving a checkpoint; exit 130 or 143."""
+
+    def __init__(self, message, exit_code, checkpoint=None):
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.checkpoint = checkpoint
 
 
 class StopNow(BaseException):
@@ -72,6 +83,19 @@ class StopSignals:
         self._noticed = True
         key = "Ctrl-C" if self.received == signal.SIGINT else self.name
         return f"{key}: stopping after {doing}; {key} again to stop now"
+
+    def interrupted(self, where, checkpoint, run_dir, during=None):
+        """The :class:`TrainingInterrupted` to raise once the run stopped ``where``, saved to ``checkpoint``.
+
+        ``during``: the work in progress when the signal came (dropped after a second one).
+        """
+        dropped = f"; {during} was dropped" if during and self.now else ""
+        if during == "the evaluation":
+            dropped = ("; the evaluation was cut short (--resume evaluates the epoch again, "
+                       "then continues)")
+        return TrainingInterrupted(f"interrupted by {self.name} at {where}{dropped}; checkpoint "
+                                   f"saved to {checkpoint}; continue with --resume {run_dir}",
+                                   self.exit_code, checkpoint=str(checkpoint))
 
     @contextlib.contextmanager
     def interruptible(self):

@@ -1,7 +1,7 @@
 """Training and evaluation entry points: :func:`train`, :func:`evaluate` and their CLI commands.
 
-The work is split in two modules: :mod:`paracnn.trainer` (one optimiser step
-over the worker pool) and :mod:`paracnn.run` (epochs, checkpoints, metrics,
+The work is split in two modules: :mod:`paracnn.training.step` (one optimiser step
+over the worker pool) and :mod:`paracnn.training.loop` (epochs, checkpoints, metrics,
 signals). The weights depend only on the config: ``--workers 0, 1, 2, 4`` and
 every start method reach bit-identical weights, and a run resumed from any
 checkpoint (epoch end or mid-epoch) reaches the weights of an uninterrupted run.
@@ -22,10 +22,10 @@ from .checkpoint import load_checkpoint, resolve_checkpoint_path, resume_config,
 from .errors import ConfigError, ParacnnError
 from .layer import format_shape
 from .metrics import format_report
-from .run import Run, TrainingInterrupted
-from .runfolder import claim_run_dir, finished_result, writing_to
+from .runfolder import claim_run_dir, finished_result, stopped_early, writing_to
 from .signals import ignore_signals_outside_the_run
-from .trainer import Trainer, TrainingDiverged, _as_config, all_finite, weights_hash
+from .training.loop import Run, TrainingInterrupted
+from .training.step import Trainer, TrainingDiverged, all_finite, as_config, weights_hash
 from .workers import AUTO, choose_workers, evaluation_warnings, resolve_workers
 
 __all__ = ["train", "evaluate", "train_from_cli", "evaluate_from_cli", "Trainer", "Run",
@@ -35,7 +35,7 @@ __all__ = ["train", "evaluate", "train_from_cli", "evaluate_from_cli", "Trainer"
 def train(config=None, *, workers=None, run_dir=None, resume=None, start_method=None,
           data_dir=None, progress=None, max_steps=None, log=print, overwrite=False, quiet=False,
           backend=None, address=None):
-    """Train ``config`` and return a result dict (see :meth:`paracnn.run.Run.result`).
+    """Train ``config`` and return a result dict (see :meth:`paracnn.training.loop.Run.result`).
 
     Args:
         config: a Config or config dict; may be None with ``resume`` (the
@@ -72,9 +72,10 @@ def train(config=None, *, workers=None, run_dir=None, resume=None, start_method=
         run_dir = run_dir or resumed_dir
     elif config is None:
         raise ParacnnError("train() needs a config or a checkpoint to resume")
-    config = _as_config(config)
+    config = as_config(config)
     epochs = config.data["train"]["epochs"]
-    if ckpt is not None and ckpt["epoch"] >= epochs and not ckpt.get("step_in_epoch"):
+    if ckpt is not None and ((ckpt["epoch"] >= epochs and not ckpt.get("step_in_epoch"))
+                             or stopped_early(ckpt, config)):
         return finished_result(ckpt, config, Path(run_dir) if run_dir else resumed_dir, log)
     tc = dict(config.data["train"], backend=backend or config.data["train"].get("backend", "local"))
     workers = choose_workers(workers, tc, log)

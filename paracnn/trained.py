@@ -84,8 +84,8 @@ def load_model(checkpoint):
 def run_checkpoint(run_dir, log=print):
     """The checkpoint ``paracnn plot`` reads from a run folder: ``best.json``, else ``last.json``.
 
-    ``best.json`` exists only when some epoch improved the tracked accuracy;
-    falling back is said on ``log``.
+    ``best.json`` exists only for runs with a validation split (``data.validation``),
+    which chooses it; falling back is said on ``log``.
     """
     folder = Path(run_dir) / "checkpoints"
     best, last = folder / "best.json", folder / "last.json"
@@ -93,7 +93,8 @@ def run_checkpoint(run_dir, log=print):
         return best
     if last.is_file():
         log(f"{run_dir} has no checkpoints/best.json; using {last} (the weights at the end of "
-            f"the last epoch or step run)")
+            f"the last epoch or step run; only a run with a validation split, data.validation, "
+            f"keeps a best.json)")
         return last
     raise CheckpointError(f"{run_dir} has neither checkpoints/best.json nor checkpoints/last.json; "
                           f"pass a run folder that paracnn train wrote, or --checkpoint FILE")

@@ -18,7 +18,7 @@ import time
 
 from paracnn.config import load_config
 from paracnn.contract import check_model_contract
-from paracnn.trainer import weights_hash
+from paracnn.training.step import weights_hash
 
 
 def main():

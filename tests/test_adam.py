@@ -180,12 +180,12 @@ def test_betas_eps_and_warmup_steps_are_checked_and_defaulted(tmp_path):
 
 def test_the_trainer_warms_the_rate_up_over_the_first_steps():
     from paracnn.config import config_from_dict
-    from paracnn.trainer import Trainer
+    from paracnn.training.step import Trainer
 
     cfg = {"model": {"input_shape": [1, 12, 12], "layers": [{"type": "flatten"}, {"type": "dense", "units": 10}]},
            "data": {"dataset": "synthetic"},
            "train": {"lr": 0.3, "batch_size": 8, "warmup_steps": 3}}
     with Trainer(config_from_dict(cfg), workers=0, log=lambda line: None) as t:
         batches = t.batches(0)
-        rates = [t.step(batches[k], 0)["lr"] for k in range(4)]
+        rates = [t.step(batches[k], 0).lr for k in range(4)]
     assert rates == [0.3 * 1 / 3, 0.3 * 2 / 3, 0.3, 0.3]

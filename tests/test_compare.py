@@ -27,7 +27,9 @@ def test_the_three_measures_on_small_vectors_by_hand():
 
 
 def _run(root, name, *overrides, **kw):
-    config = load_config(REPO / "configs" / "tiny.yaml", ["train.epochs=2", *overrides])
+    # NOTE: a validation split, so that best.json exists for --checkpoint-name best.json
+    config = load_config(REPO / "configs" / "tiny.yaml", ["train.epochs=2", "data.validation=0.25",
+                                                          *overrides])
     train(config, run_dir=root / name, progress=False, log=lambda line: None, **kw)
     return root / name
 

@@ -141,14 +141,14 @@ def test_training_is_bit_identical_with_and_without_the_check(tmp_path, monkeypa
     for name in ("checked", "unchecked"):
         runs.append(train(config_from_dict(tiny_dict()), workers=workers, run_dir=tmp_path / name,
                           progress=False, log=_quiet))
-        monkeypatch.setattr("paracnn.trainer.check_model_contract", _skip)
+        monkeypatch.setattr("paracnn.training.step.check_model_contract", _skip)
     assert runs[0]["weights_sha256"] == runs[1]["weights_sha256"]
     assert _scores(runs[0]) == _scores(runs[1])
 
 
 def test_training_checks_once_in_the_parent(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr("paracnn.trainer.check_model_contract",
+    monkeypatch.setattr("paracnn.training.step.check_model_contract",
                         lambda model, x, **kw: calls.append((len(x), kw["seed"])))
     train(config_from_dict(tiny_dict()), workers=0, run_dir=tmp_path / "run", progress=False,
           log=_quiet)

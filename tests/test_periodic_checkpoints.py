@@ -88,15 +88,15 @@ def test_a_parent_killed_mid_epoch_resumes_to_the_same_weights_leaving_nothing_b
 
 def test_checkpoints_are_written_every_n_steps_in_the_middle_of_an_epoch(tmp_path, monkeypatch):
     saved = []
-    import paracnn.run
+    import paracnn.runfolder
 
-    real = paracnn.run.save_checkpoint
+    real = paracnn.runfolder.save_checkpoint
 
     def spy(path, **state):
         saved.append((path.name, state["step"], state["step_in_epoch"]))
         return real(path, **state)
 
-    monkeypatch.setattr(paracnn.run, "save_checkpoint", spy)
+    monkeypatch.setattr(paracnn.runfolder, "save_checkpoint", spy)
     cfg = tiny_dict(epochs=1, checkpoint_every=2)  # 5 steps of 16
     train(config_from_dict(cfg), workers=0, run_dir=tmp_path / "run", progress=False, log=quiet)
     assert ("last.json", 2, 2) in saved and ("last.json", 4, 4) in saved
@@ -105,15 +105,15 @@ def test_checkpoints_are_written_every_n_steps_in_the_middle_of_an_epoch(tmp_pat
 
 def test_checkpoint_every_zero_writes_only_at_epoch_ends(tmp_path, monkeypatch):
     saved = []
-    import paracnn.run
+    import paracnn.runfolder
 
-    real = paracnn.run.save_checkpoint
+    real = paracnn.runfolder.save_checkpoint
 
     def spy(path, **state):
         saved.append(state["step_in_epoch"])
         return real(path, **state)
 
-    monkeypatch.setattr(paracnn.run, "save_checkpoint", spy)
+    monkeypatch.setattr(paracnn.runfolder, "save_checkpoint", spy)
     train(config_from_dict(tiny_dict(epochs=2, checkpoint_every=0)), workers=0,
           run_dir=tmp_path / "run", progress=False, log=quiet)
     assert saved and set(saved) == {0}

@@ -132,9 +132,16 @@ def test_a_resumed_run_drops_the_rows_after_its_checkpoint_and_continues_them_ex
 
 
 def test_broadcast_seconds_is_described_as_zero_on_the_local_backend(tmp_path):
-    assert "0 on\n                          the local backend (shared memory)" in monitor.__doc__
+    doc = " ".join(monitor.__doc__.split())
+    assert "broadcast_seconds Ray only" in doc
+    assert "Always 0 on the local backend, where nothing is broadcast" in doc
     result = train(tiny_config(), workers=2, run_dir=tmp_path / "run", progress=False, log=quiet)
     assert [r["broadcast_seconds"] for r in result["history"]] == [0.0, 0.0]
+    # the systems line names it only where it is work done (on Ray)
+    assert "broadcast" not in monitor.format_systems(result["history"][0])
+    on_ray = dict(result["history"][0], broadcast_seconds=1.5)
+    assert "(tail 0.0s) broadcast 1.5s reduce+update" in monitor.format_systems(on_ray).replace(
+        f"(tail {on_ray['tail_seconds']:.1f}s)", "(tail 0.0s)")
 
 
 def test_the_evaluation_bar_counts_its_chunks_once_it_knows_how_many_there_are():

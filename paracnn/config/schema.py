@@ -14,6 +14,7 @@ from ..data.augment import AUGMENT_RULES
 from ..data.datasets import DATASETS, DEFAULTS as DATA_DEFAULTS
 from ..data.imageset import NORMALIZATIONS
 from ..data.label_noise import LABEL_NOISE_RULE
+from ..training import early_stopping
 from ..errors import ConfigError
 from ..intervals import check_every
 from ..layer import check_bool, check_float, check_int, format_shape
@@ -32,6 +33,7 @@ TRAIN_DEFAULTS = {
     "checkpoint_every": "5m", "log_every": None,
     "betas": [0.9, 0.999], "eps": 1e-8, "warmup_steps": 0,
     "backend": "local", "ray_address": None,
+    "early_stopping": None,
 }
 DATASET_IMAGES = {"mnist": ((1, 28, 28), 10), "fashion-mnist": ((1, 28, 28), 10)}
 START_METHODS = ("fork", "spawn", "forkserver")
@@ -122,6 +124,7 @@ def validate(raw, registry):
     done = {name: validators[name](raw.get(name), registry)
             for name in dict.fromkeys([*raw, *SECTIONS])}
     model, data, train = done["model"], done["data"], done["train"]
+    train["early_stopping"] = _early_stopping(train["early_stopping"], data)
     image_shape = dataset_info(data)[0]
     want = tuple(model["input_shape"])
     if want != image_shape and want != (math.prod(image_shape),):
@@ -130,6 +133,21 @@ def validate(raw, registry):
             f"{format_shape(image_shape)}; use input_shape: {list(image_shape)}",
             key=("model", "input_shape"))
     return {"model": model, "data": data, "train": train}
+
+
+def _early_stopping(value, data):
+    """``train.early_stopping``: null, or a mapping completed from :data:`early_stopping.DEFAULTS`."""
+    path = ("train", "early_stopping")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ConfigError(f"train.early_stopping must be a mapping such as {{monitor: val_loss, "
+                          f"patience: 2}}, got {kind_of(value)}", key=path)
+    check_keys(value, tuple(early_stopping.DEFAULTS), path, "train.early_stopping")
+    if data["validation"] == 0:
+        raise ConfigError(early_stopping.NO_VALIDATION, key=path)
+    return apply_rules({**early_stopping.DEFAULTS, **value}, early_stopping.RULES,
+                        "train.early_stopping", path=path, present=value)
 
 
 def _section(name, value):

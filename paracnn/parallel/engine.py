@@ -32,6 +32,7 @@ from . import plan
 from .plan import auto_micro_batch, eval_chunks, micro_batches, reduce_slices
 from .protocol import EvalTask, ReduceTask, TrainTask, UpdateTask, run_task
 from .reduction import TailSums, all_finite
+from .step_stats import StepStats
 
 class EvaluationStopped(ParacnnError):
     """:meth:`Engine.evaluate` was told to stop (its ``should_stop`` returned True)."""
@@ -206,15 +207,9 @@ class Engine:
         gradient and the new weights are all finite; otherwise the current
         ones stay and ``diverged`` says which was not.
 
-        Returns a dict: ``loss_sum``, ``correct``, ``samples``, ``slots``
-        (micro-batches), ``wall``, ``busy`` and ``tail`` as in :meth:`gradient`,
-        ``broadcast`` (seconds of ``wall`` spent publishing the weights: 0 with
-        shared memory, Ray's put otherwise);
-        ``diverged`` (None, ``"loss"``, ``"gradient"`` or ``"weights"``);
-        ``grad_norm`` (only with ``clip``); ``update`` (seconds from the last
-        gradient to the published step) and ``presum`` (seconds the parent spent
-        summing finished slots while a worker idled: part of ``wall``, not of
-        ``update``).
+        Returns a :class:`~paracnn.parallel.step_stats.StepStats`: the counts,
+        where the time went (``reduce_update`` runs from the last gradient to
+        the published step), ``diverged`` and ``grad_norm`` (only with ``clip``).
         """
         tail = self._tail()
         out = self._train(list(indices), epoch, split, tail)
@@ -224,9 +219,13 @@ class Engine:
             out["diverged"] = self._update(out, lr, clip, tail)
         if out["diverged"] is None:
             self.version += 1
-        out["update"] = time.perf_counter() - start
-        out["presum"] = tail.seconds if tail is not None else 0.0
-        return out
+        compute = out["busy"] / max(1, self.workers)
+        return StepStats(samples=out["samples"], loss_sum=out["loss_sum"], correct=out["correct"],
+                         slots=out["slots"], compute=compute, tail=out["tail"],
+                         wait=out["wall"] - compute - out["broadcast"], broadcast=out["broadcast"],
+                         reduce_update=time.perf_counter() - start,
+                         presum=tail.seconds if tail is not None else 0.0,
+                         diverged=out["diverged"], grad_norm=out.get("grad_norm"))
 
     def _update(self, out, lr, clip, tail):
         """Write the next version's weights and momentum; return what was not finite, or None."""

@@ -1,6 +1,6 @@
 """The baseline process: the in-process serial step, in a child of its own.
 
-It holds a :class:`~paracnn.trainer.Trainer` with ``workers=0`` (no pool) and
+It holds a :class:`~paracnn.training.step.Trainer` with ``workers=0`` (no pool) and
 answers the profile's messages::
 
     ("reset",)              back to the initial weights, optimiser state and batch order
@@ -19,7 +19,7 @@ import traceback
 
 from ..errors import ParacnnError
 from ..monitor import ResourceMonitor
-from ..trainer import Trainer, weights_hash
+from ..training.step import Trainer, weights_hash
 from .layers import layer_table
 
 #: seconds the baseline process may take to load its data and build the model.
@@ -127,4 +127,4 @@ class Baseline:
 def with_cpu(step, monitor):
     """``step`` plus the CPU percent and CPU seconds of the processes ``monitor`` watches."""
     percent = monitor.cpu_percent()
-    return {**step, "cpu_percent": percent, "cpu_seconds": percent / 100.0 * step["seconds"]}
+    return {**step.as_dict(), "cpu_percent": percent, "cpu_seconds": percent / 100.0 * step.seconds}

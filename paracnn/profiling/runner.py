@@ -8,7 +8,7 @@ The order of work, chosen for a noisy shared machine:
    whenever asked. Keeping it in its own process keeps its dataset and heap
    out of the parent's memory figures.
 2. For each worker count ``p``: calibrate, reset the baseline to the initial
-   weights, start a :class:`~paracnn.trainer.Trainer` with ``p`` workers, take
+   weights, start a :class:`~paracnn.training.step.Trainer` with ``p`` workers, take
    one warm-up step in each, then ``steps`` timed steps, each right after the
    baseline's step of the same index (the same arithmetic, under the same
    host load) and followed by one 1-vs-p calibration pair of the model
@@ -40,7 +40,7 @@ import statistics
 
 from ..errors import ParacnnError
 from ..monitor import ResourceMonitor
-from ..trainer import Trainer, weights_hash
+from ..training.step import Trainer, weights_hash
 from ..workers import AUTO, auto_workers, idle_warning, tasks_per_step
 from .baseline import Baseline, batch_stream, with_cpu
 from .calibrate import (JIT_WARMUP_SAMPLES, Calibrator, ModelBurn, calibration_speedup,

@@ -90,6 +90,7 @@ def plot_run(run_dir, *, out=None, images=4, checkpoint=None, data_dir=None, log
         figures.append(Figure(target, title, about))
 
     epochs, steps = read_jsonl(run_dir / "metrics.jsonl"), read_jsonl(run_dir / "steps.jsonl")
+    epochs = [r for r in epochs if "event" not in r]  # NOTE: an early stop's line is no epoch
     _curves(epochs, steps, save, say)
     test = trained.test_set(data_dir)
     log(f"running {trained.path} on {len(test):,} test images in-process")

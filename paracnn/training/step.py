@@ -5,7 +5,7 @@ A step takes ``batch_size`` indices of the epoch order (a function of
 clip it, and apply the optimiser (slice by slice in the workers, when there
 are two or more); a NaN or infinity anywhere stops the run with the last good
 weights kept. The weights depend only on the config, never on the number of
-workers or the start method. :mod:`paracnn.run` adds epochs, evaluation,
+workers or the start method. :mod:`paracnn.training.loop` adds epochs, evaluation,
 checkpoints and metrics around it; ``paracnn profile`` times its steps.
 """
 
@@ -14,14 +14,19 @@ import math
 import time
 from array import array
 
-from .checkpoint import check_fits
-from .contract import check_model_contract
-from .errors import CheckpointError, ParacnnError
-from .metrics import classification_report
-from .optim import Schedule, make_optimizer
-from .parallel import Engine
-from .parallel.tasks import all_finite  # noqa: F401 - re-exported by paracnn.train
-from .workers import resolve_workers
+from ..checkpoint import check_fits
+from ..contract import check_model_contract
+from ..errors import CheckpointError, ParacnnError
+from ..metrics import classification_report
+from ..optim import Schedule, make_optimizer
+from ..parallel import Engine
+from ..parallel.tasks import all_finite  # noqa: F401 - re-exported by paracnn.train
+from ..workers import resolve_workers
+
+#: what :attr:`StepStats.diverged <paracnn.parallel.step_stats.StepStats.diverged>` means, for the error.
+DIVERGED = {"loss": "the loss became {}", "gradient": "the gradient holds NaN or infinite values",
+            "weights": "the update made some weights NaN or infinite"}
+
 
 class TrainingDiverged(ParacnnError):
     """The loss, the gradient or the weights became NaN or infinite; exit 1."""
@@ -37,7 +42,7 @@ def weights_hash(weights):
 class Trainer:
     """A model, its optimiser and schedule, its datasets and an :class:`Engine`.
 
-    The unit of work is :meth:`step`; :class:`paracnn.run.Run` adds epochs, evaluation,
+    The unit of work is :meth:`step`; :class:`paracnn.training.loop.Run` adds epochs, evaluation,
     checkpoints and metrics around it (and ``paracnn profile`` can time steps).
 
     The weights and the optimiser's momentum live in the engine (shared
@@ -56,10 +61,10 @@ class Trainer:
 
     def __init__(self, config, *, workers=None, start_method=None, data_dir=None, log=print,
                  backend=None, address=None):
-        from .data import load_datasets
-        from .parallel.ray_backend import backend_spec
+        from ..data import load_datasets
+        from ..parallel.ray_backend import backend_spec
 
-        self.config = _as_config(config)
+        self.config = as_config(config)
         cfg = self.config.data
         tc = self.train_cfg = cfg["train"]
         self.seed = tc["seed"]
@@ -73,7 +78,7 @@ class Trainer:
         self.clip = tc.get("clip_grad_norm")
         sets = load_datasets(cfg["data"], seed=self.seed, data_dir=data_dir)
         self.class_names, self.num_classes = sets.classes, sets.num_classes
-        self.label_noise = sets.label_noise  # written to RUN/label_noise.json by paracnn.run
+        self.label_noise = sets.label_noise  # written to RUN/label_noise.json by paracnn.training.loop
         splits = {"train": sets.train, "test": sets.test}
         if sets.val is not None:
             splits["val"] = sets.val
@@ -124,22 +129,18 @@ class Trainer:
 
     def batches(self, epoch):
         """The mini-batches (lists of sample indices) of ``epoch``, in order."""
-        from .data import epoch_order
+        from ..data import epoch_order
 
         order = epoch_order(self.train_size, self.seed, epoch)
         return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
 
     def step(self, indices, epoch):
-        """One optimiser step on ``indices``; returns its loss, accuracy counts and timings.
+        """One optimiser step on ``indices``; returns its :class:`~paracnn.parallel.step_stats.StepStats`.
 
-        Timings: ``compute`` (worker compute, per worker), ``wait`` (the rest of
-        the gradient phase: messages and idle tails), ``tail`` (the idle tail
-        alone: per worker, from its last micro-batch to the step's last; load
-        imbalance), ``reduce_update`` (summing the
-        slots and applying the optimiser), ``presum`` (the part of the summing
-        the parent did during ``wait``, while a worker idled) and ``broadcast``
-        (putting the weights into Ray's object store once per step; 0 on the
-        local backend, whose workers read them from shared memory).
+        The engine's record, with the step's learning rate and its wall time
+        (``seconds``, the contract check on the first step left out) added.
+        Raises :class:`TrainingDiverged` when the loss, the gradient or the new
+        weights were not finite (the weights stay as they were).
         """
         if not self.contract_checked:  # once, in the parent, on the first sample, before timing
             x, _ = self.engine.datasets["train"].sample(indices[0])
@@ -148,19 +149,10 @@ class Trainer:
         start = time.perf_counter()
         lr = self.schedule(epoch, self.global_step)
         s = self.engine.step(indices, epoch, lr, clip=self.clip)
-        if s["diverged"] == "loss":
-            raise TrainingDiverged(f"the loss became {s['loss_sum']}")
-        if s["diverged"] == "gradient":
-            raise TrainingDiverged("the gradient holds NaN or infinite values")
-        if s["diverged"] == "weights":
-            raise TrainingDiverged("the update made some weights NaN or infinite")
-        compute = s["busy"] / max(1, self.workers)
-        return {"loss_sum": s["loss_sum"], "correct": s["correct"], "samples": s["samples"],
-                "lr": lr, "broadcast": s["broadcast"], "compute": compute,
-                "wait": s["wall"] - compute - s["broadcast"],
-                "tail": s["tail"],
-                "reduce_update": s["update"], "presum": s["presum"],
-                "seconds": time.perf_counter() - start}
+        if s.diverged is not None:
+            raise TrainingDiverged(DIVERGED[s.diverged].format(s.loss_sum))
+        s.lr, s.seconds = lr, time.perf_counter() - start
+        return s
 
     def evaluate(self, split, should_stop=None):
         """A :func:`~paracnn.metrics.classification_report` of ``split`` at the current weights.
@@ -199,8 +191,9 @@ class Trainer:
         self.close()
 
 
-def _as_config(config):
+def as_config(config):
+    """``config`` as a :class:`~paracnn.config.Config`: a Config as it is, a dict validated."""
     if isinstance(config, dict):
-        from .config import config_from_dict
+        from ..config import config_from_dict
         return config_from_dict(config)
     return config

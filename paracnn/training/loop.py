@@ -1,6 +1,6 @@
 """One training run: epochs and steps, evaluation, checkpoints, metrics, progress and signals.
 
-:class:`Run` wraps a :class:`~paracnn.trainer.Trainer` with everything a long
+:class:`Run` wraps a :class:`~paracnn.training.step.Trainer` with everything a long
 run needs: ``metrics.jsonl``/``metrics.csv`` per epoch and ``steps.jsonl``
 every ``train.log_every`` steps, ``last.json`` (at every epoch end and every
 ``train.checkpoint_every``) and ``best.json`` checkpoints written atomically,
@@ -9,42 +9,26 @@ progress (:mod:`paracnn.progress`), and SIGINT / SIGTERM handling
 or at once during an evaluation, a second one drops the step in progress;
 either way with a checkpoint of the last finished step. A run resumed from
 any checkpoint (epoch end or mid-epoch) reaches the weights of an
-uninterrupted run.
-
-Train loss and accuracy of an epoch average the steps' forward passes (with
-dropout, at each step's weights), as Keras reports them.
+uninterrupted run. ``best.json`` and early stopping follow the validation
+split (:mod:`paracnn.training.early_stopping`); :mod:`paracnn.training.tally` keeps the totals.
 """
 
-import json
 import time
+from contextlib import contextmanager
 
-from .checkpoint import atomic_write_text, save_checkpoint
-from .errors import CheckpointError, ParacnnError, TaskError
-from .intervals import Every
-from .metrics import format_report
-from .monitor import MetricsWriter, ResourceMonitor, StepsWriter, format_epoch, format_systems
-from .parallel import EvaluationStopped, WorkerError
-from .progress import Progress, progress_mode
-from .runfolder import count, write_advice, writing_to
-from .signals import SIGNAL_EXIT, StopNow, StopSignals
-from .trainer import Trainer, TrainingDiverged, weights_hash
+from .early_stopping import BestEpoch
+from ..errors import TaskError
+from ..intervals import Every
+from ..metrics import format_report
+from ..monitor import ResourceMonitor, format_epoch, format_systems
+from ..parallel import EvaluationStopped, WorkerError
+from ..progress import Progress, progress_mode
+from ..runfolder import RunFiles, count, run_result
+from ..signals import SIGNAL_EXIT, StopNow, StopSignals, TrainingInterrupted
+from .tally import Tally
+from .step import Trainer, TrainingDiverged
 
 __all__ = ["Run", "TrainingInterrupted", "SIGNAL_EXIT"]
-
-#: the running sums of the epoch in progress (saved in mid-epoch checkpoints as ``progress``);
-#: ``window_*`` cover the steps since the last ``steps.jsonl`` row.
-PROGRESS_KEYS = ("loss_sum", "correct", "samples", "seconds", "compute", "wait", "tail", "broadcast",
-                 "reduce_update", "window_loss_sum", "window_correct", "window_samples",
-                 "window_seconds")
-
-
-class TrainingInterrupted(ParacnnError):
-    """Training stopped on SIGINT/SIGTERM after saving a checkpoint; exit 130 or 143."""
-
-    def __init__(self, message, exit_code, checkpoint=None):
-        super().__init__(message)
-        self.exit_code = exit_code
-        self.checkpoint = checkpoint
 
 
 class Run:
@@ -55,7 +39,7 @@ class Run:
         run_dir: the run folder (already claimed, see :mod:`paracnn.runfolder`).
         ckpt: a loaded checkpoint to resume from, or None.
         workers, start_method, data_dir, backend, address: passed to the
-            :class:`~paracnn.trainer.Trainer`.
+            :class:`~paracnn.training.step.Trainer`.
         progress: True/False for progress, None for a bar on a terminal and lines otherwise.
         max_steps: stop with a checkpoint (without raising) after this many steps in total.
         log: where lines go.
@@ -73,12 +57,13 @@ class Run:
         self.signals = StopSignals()
         self.view = Progress(progress_mode(progress), log, epochs=self.epochs, log_every=1)
         self.checkpoint_clock = Every(tc.get("checkpoint_every"))
-        self.trainer = None
-        self.metrics = MetricsWriter(run_dir, with_val=False)
-        self.steps_log = StepsWriter(run_dir)
+        self.trainer = None  # started by execute()
+        self.files = RunFiles(run_dir)
+        # NOTE: what follows depends on the datasets; _start() sets it once the trainer holds them.
         self.log_every = 1
-        self.epoch, self.step_in_epoch, self.best = 0, 0, None
-        self.acc = _fresh_progress()
+        self.best = BestEpoch(tc, has_validation=False)
+        self.epoch, self.step_in_epoch = 0, 0
+        self.tally = Tally()
         self.history, self.reports = [], {}
         self.started = time.perf_counter()  # for steps.jsonl's "seconds"
         self.epoch_start = self.started  # perf_counter() at the epoch's start, less time before a resume
@@ -109,14 +94,13 @@ class Run:
 
     # -- the loop ------------------------------------------------------------------------
     def _loop(self):
+        """The training algorithm: epochs of steps, each epoch evaluated and checkpointed."""
         t = self.trainer
         self._start()
         monitor = ResourceMonitor(t.engine.worker_pids)
-        while self.epoch < self.epochs:
+        while self.epoch < self.epochs and not self.best.should_stop:
             batches = t.batches(self.epoch)
-            monitor.start()
-            self.epoch_start = time.perf_counter() - self.acc["seconds"]
-            self.view.start_epoch(self.epoch, self.step_in_epoch, len(batches))
+            self._start_epoch(monitor, len(batches))
             while self.step_in_epoch < len(batches):
                 if self._should_stop():
                     return self._stop()
@@ -126,35 +110,47 @@ class Run:
                     return self._stop(during="the step in progress")
             if self._should_stop():
                 return self._stop()
-            self.view.close()
             try:
                 self._end_epoch(monitor, len(batches))
             except EvaluationStopped:
                 return self._stop(during="the evaluation")
         return self._finish()
 
+    def _start_epoch(self, monitor, steps):
+        monitor.start()
+        self.epoch_start = time.perf_counter() - self.tally.elapsed
+        self.view.start_epoch(self.epoch, self.step_in_epoch, steps)
+
     def _take_step(self, indices):
+        """One optimiser step, counted, shown, logged and checkpointed when due."""
         t = self.trainer
-        before = t.global_step
+        with self._translating_errors():
+            s = t.step(indices, self.epoch)
+        self.step_in_epoch += 1
+        self.tally.add(s)
+        self.view.step(self.step_in_epoch, self.tally.epoch, s)
+        if self.step_in_epoch % self.log_every == 0 or self.step_in_epoch == t.steps_per_epoch:
+            self.files.write_steps_row(self.tally.steps_row(
+                step=t.global_step, epoch=self.epoch + 1, seconds=time.perf_counter() - self.started))
+        if self.checkpoint_clock.due(t.global_step):
+            self._checkpoint()
+
+    @contextmanager
+    def _translating_errors(self):
+        """A step that a signal can cut short, whose worker failures and divergence become run errors."""
+        before = self.trainer.global_step
         try:
             with self.signals.interruptible():
-                s = t.step(indices, self.epoch)
+                yield
         except StopNow:
             # NOTE: the engine may have published the step just before the signal came;
             # then it counts as taken (its loss and accuracy are lost with the step's figures).
-            self.step_in_epoch += t.global_step - before
+            self.step_in_epoch += self.trainer.global_step - before
             raise
         except (WorkerError, TaskError) as e:
             raise self._failed(e) from e
         except TrainingDiverged as e:
             raise self._diverged(e) from None
-        self.step_in_epoch += 1
-        self._accumulate(s)
-        self.view.step(self.step_in_epoch, self.acc, s)
-        if self.step_in_epoch % self.log_every == 0 or self.step_in_epoch == t.steps_per_epoch:
-            self._write_steps_row(s["lr"])
-        if self.checkpoint_clock.due(t.global_step):
-            self._checkpoint()
 
     def _should_stop(self):
         notice = self.signals.notice()
@@ -176,26 +172,19 @@ class Run:
     def _start(self):
         """Create the run's files, or take the state of the checkpoint being resumed."""
         t = self.trainer
-        with writing_to(self.run_dir):
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "checkpoints").mkdir(exist_ok=True)
-            atomic_write_text(self.run_dir / "config.yaml", self.config.to_yaml())
-            if t.label_noise is not None:
-                atomic_write_text(self.run_dir / "label_noise.json", t.label_noise.to_json())
-        self.metrics = MetricsWriter(self.run_dir, "val" in t.splits)
-        self.log_every = self.config.data["train"].get("log_every") or max(1, t.steps_per_epoch // 40)
+        self.files.create(self.config, t.label_noise, with_val="val" in t.splits)
+        tc = self.config.data["train"]
+        self.log_every = tc.get("log_every") or max(1, t.steps_per_epoch // 40)
         self.view.log_every = self.log_every
-        if self.ckpt is not None:
-            c = self.ckpt
+        c = self.ckpt
+        if c is not None:
             t.load_state(c)
             self.epoch, self.step_in_epoch = c["epoch"], c.get("step_in_epoch", 0)
-            self.acc = {**self.acc, **(c.get("progress") or {})}
-            self.best = c.get("best")
-            with writing_to(self.run_dir):
-                self.history = self.metrics.truncate(self.epoch)
-                self.steps_log.truncate(c["step"])
+            self.tally = Tally(c.get("progress"))
+            self.history = self.files.resume(self.epoch, c["step"])
             self.say(f"resuming from {c['path']}: epoch {self.epoch + 1}, step {self.step_in_epoch} "
                      f"(global step {c['step']})")
+        self.best = BestEpoch(tc, "val" in t.splits, c and c.get("best"), epochs_done=self.epoch)
         self._header()
 
     def _header(self):
@@ -204,45 +193,20 @@ class Run:
                  f"{count(self.epochs, 'epoch')} of {count(t.steps_per_epoch, 'step')}, batch "
                  f"{t.batch_size}, micro-batch {t.engine.micro_batch}, workers {t.workers}"
                  + (f" ({t.start_method})" if t.start_method else "") + f"; run {self.run_dir}")
-
-    def _accumulate(self, s):
-        a = self.acc
-        for key in ("loss_sum", "correct", "samples"):
-            a[key] += s[key]
-            a["window_" + key] += s[key]
-        a["window_seconds"] += s["seconds"]
-        a["lr"] = s["lr"]
-        for key in ("compute", "wait", "tail", "broadcast", "reduce_update"):
-            a[key] += s[key]
-
-    def _write_steps_row(self, lr):
-        a, t = self.acc, self.trainer
-        samples = a["window_samples"]
-        row = {"step": t.global_step, "epoch": self.epoch + 1,
-               "loss": a["window_loss_sum"] / max(1, samples),
-               "accuracy": a["window_correct"] / max(1, samples), "lr": lr,
-               "samples_per_second": samples / a["window_seconds"] if a["window_seconds"] > 0 else 0.0,
-               "seconds": time.perf_counter() - self.started}
-        with writing_to(self.run_dir):
-            self.steps_log.write(row)
-        a.update(window_loss_sum=0.0, window_correct=0, window_samples=0, window_seconds=0.0)
+        if not self.best.enabled or self.best.rule:
+            self.say(self.best.describe())
 
     def _checkpoint(self, name="last.json"):
+        """Save the state after the last finished step (with the epoch's totals when mid-epoch)."""
         t = self.trainer
-        path = self.run_dir / "checkpoints" / name
+        progress = None
         if self.step_in_epoch:
-            self.acc["seconds"] = time.perf_counter() - self.epoch_start
-        try:
-            path = save_checkpoint(
-                path, config=self.config.data, weights=t.weights, params=t.model.param_layout(),
-                optimizer=t.optimizer_state(), epoch=self.epoch, step=t.global_step,
-                step_in_epoch=self.step_in_epoch, metrics=self.history[-1] if self.history else None,
-                progress=self.acc if self.step_in_epoch else None, best=self.best)
-        except OSError as e:
-            # NOTE: the write is atomic, so the checkpoint already there is intact.
-            raise CheckpointError(f"cannot save checkpoint {path}: {e.strerror or e}; the previous "
-                                  f"checkpoint there is unchanged; {write_advice(e)}, then resume "
-                                  f"with --resume {self.run_dir}") from None
+            progress = self.tally.progress(time.perf_counter() - self.epoch_start)
+        path = self.files.checkpoint(
+            name, config=self.config.data, weights=t.weights, params=t.model.param_layout(),
+            optimizer=t.optimizer_state(), epoch=self.epoch, step=t.global_step,
+            step_in_epoch=self.step_in_epoch, metrics=self.history[-1] if self.history else None,
+            progress=progress, best=self.best.record)
         self.checkpoint_clock.reset()
         return path
 
@@ -264,47 +228,34 @@ class Run:
         return reports
 
     def _end_epoch(self, monitor, steps):
-        t, a = self.trainer, self.acc
+        """Evaluate, write the epoch's record, keep last.json (and best.json), maybe stop early."""
+        self.view.close()
         eval_start = time.perf_counter()
         try:
             self.reports = self._evaluate()
         except (WorkerError, TaskError) as e:
             raise self._failed(e) from e
         eval_seconds = time.perf_counter() - eval_start
-        seconds = time.perf_counter() - self.epoch_start
-        record = {"epoch": self.epoch + 1, "train_loss": a["loss_sum"] / max(1, a["samples"]),
-                  "train_accuracy": a["correct"] / max(1, a["samples"])}
-        for split, rep in self.reports.items():
-            record[f"{split}_loss"], record[f"{split}_accuracy"] = rep["loss"], rep["accuracy"]
-        train_seconds = seconds - eval_seconds
-        record.update(lr=a["lr"], steps=steps, samples=a["samples"],
-                      seconds=seconds,
-                      samples_per_second=a["samples"] / train_seconds if train_seconds > 0 else 0.0,
-                      compute_seconds=a["compute"], wait_seconds=a["wait"], tail_seconds=a["tail"],
-                      broadcast_seconds=a["broadcast"], reduce_update_seconds=a["reduce_update"],
-                      eval_seconds=eval_seconds, workers=t.workers, **monitor.memory(),
-                      cpu_percent=monitor.cpu_percent())
+        record = self.tally.epoch_record(
+            self.epoch + 1, self.reports, steps=steps, seconds=time.perf_counter() - self.epoch_start,
+            eval_seconds=eval_seconds, workers=self.trainer.workers,
+            resources={**monitor.memory(), "cpu_percent": monitor.cpu_percent()})
         self.history.append(record)
-        with writing_to(self.run_dir):
-            self.metrics.write(record)
+        self.files.write_epoch(record)
+        improved = self.best.update(record)
         self.say(format_epoch(record, self.epochs))
         if not self.quiet:
             self.say(format_systems(record))
-        self.epoch, self.step_in_epoch, self.acc = self.epoch + 1, 0, _fresh_progress()
-        key = "val_accuracy" if "val" in self.reports else "test_accuracy"
-        improved = self.best is None or record[key] > self.best["value"]
-        if improved:
-            self.best = {"metric": key, "value": record[key], "epoch": record["epoch"]}
+        self.epoch, self.step_in_epoch, self.tally = self.epoch + 1, 0, Tally()
         self._checkpoint()
         if improved:
             self._checkpoint("best.json")
-        self._write_eval()
-
-    def _write_eval(self):
-        out = {"epoch": self.epoch, "step": self.trainer.global_step,
-               "checkpoint": str(self.run_dir / "checkpoints" / "last.json"), **self.reports}
-        with writing_to(self.run_dir):
-            atomic_write_text(self.run_dir / "eval.json", json.dumps(out, indent=1))
+        self.files.write_eval({"epoch": self.epoch, "step": self.trainer.global_step,
+                               "checkpoint": str(self.run_dir / "checkpoints" / "last.json"),
+                               **self.reports})
+        if self.best.should_stop:
+            self.files.write_event(self.best.stop_event())
+            self.say(self.best.stop_line(self.epochs))
 
     # -- endings -------------------------------------------------------------------------
     def _stop(self, during=None):
@@ -315,13 +266,7 @@ class Run:
         if self.signals.received is None:
             self.say(f"stopped after {self.max_steps} steps at {where}; checkpoint {path}")
             return self.result(stopped=True, checkpoint=path)
-        dropped = f"; {during} was dropped" if during and self.signals.now else ""
-        if during == "the evaluation":
-            dropped = ("; the evaluation was cut short (--resume evaluates the epoch again, "
-                       "then continues)")
-        raise TrainingInterrupted(f"interrupted by {self.signals.name} at {where}{dropped}; "
-                                  f"checkpoint saved to {path}; continue with --resume "
-                                  f"{self.run_dir}", self.signals.exit_code, checkpoint=str(path))
+        raise self.signals.interrupted(where, path, self.run_dir, during)
 
     def _failed(self, e):
         """Workers died or a task raised: checkpoint the last finished step; the error to raise."""
@@ -340,20 +285,15 @@ class Run:
     def _finish(self):
         for split, rep in self.reports.items():
             self.say(format_report(rep, f"{split} set"))
+        if self.best.record:
+            self.say(self.best.summary(self.run_dir / "checkpoints" / "best.json"))
         return self.result(stopped=False, checkpoint=self.run_dir / "checkpoints" / "last.json")
 
     def result(self, stopped, checkpoint):
-        """The dict :func:`paracnn.train.train` returns."""
+        """The dict :func:`paracnn.train.train` returns (see :func:`~paracnn.runfolder.run_result`)."""
         t = self.trainer
-        return {"run_dir": str(self.run_dir), "weights_sha256": weights_hash(t.weights),
-                "weights": t.weights, "epochs": self.epoch, "step_in_epoch": self.step_in_epoch,
-                "steps": t.global_step, "stopped": stopped, "checkpoint": str(checkpoint),
-                "history": self.history, "final": self.history[-1] if self.history else None,
-                "eval": self.reports, "best": self.best, "num_params": len(t.weights),
-                "workers": t.workers, "micro_batch": t.engine.micro_batch, "finished_before": False}
-
-
-def _fresh_progress():
-    out = dict.fromkeys(PROGRESS_KEYS, 0.0)
-    out.update(correct=0, samples=0, window_correct=0, window_samples=0, lr=None)
-    return out
+        return run_result(self.run_dir, t.weights, epochs=self.epoch, steps=t.global_step,
+                          step_in_epoch=self.step_in_epoch, stopped=stopped, checkpoint=checkpoint,
+                          history=self.history, eval=self.reports, best=self.best.record,
+                          workers=t.workers, micro_batch=t.engine.micro_batch,
+                          stopped_early=self.best.should_stop)
