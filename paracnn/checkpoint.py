@@ -168,17 +168,18 @@ def _check_optimizer(opt, num_params, path):
     """Each per-element buffer of the optimizer state (every key but ``type`` and ``step``) is
     null or ``num_params`` finite numbers; ``step``, when present, a whole number."""
     for name, buf in opt.items():
-        what = name.replace("_", " ")  # NOTE: "a momentum buffer of the wrong length", as before Adam
+        # NOTE: "a momentum buffer of the wrong length", as SGD's checkpoints have always said
+        what = "a momentum buffer" if name == "momentum_buffer" else f"an optimizer {name}"
         if name == "step" and (isinstance(buf, bool) or not isinstance(buf, int) or buf < 0):
             raise CheckpointError(f"checkpoint {path} has optimizer step {_short(buf)} (expected a "
                                   f"whole number >= 0); it is damaged")
         if name in ("type", "step") or buf is None:
             continue
         if not isinstance(buf, list) or len(buf) != num_params:
-            raise CheckpointError(f"checkpoint {path} has a {what} of the wrong length "
+            raise CheckpointError(f"checkpoint {path} has {what} of the wrong length "
                                   f"({len(buf) if isinstance(buf, list) else type(buf).__name__}, "
                                   f"expected {num_params})")
-        check_finite(buf, f"checkpoint {path} {what}")
+        check_finite(buf, f"checkpoint {path} {what.split(' ', 1)[1]}")
 
 
 def check_finite(values, what):
