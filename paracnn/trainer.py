@@ -57,7 +57,7 @@ class Trainer:
     def __init__(self, config, *, workers=None, start_method=None, data_dir=None, log=print,
                  backend=None, address=None):
         from .data import load_datasets
-        from .parallel.ray_backend import backend_spec
+        from .parallel.ray_spec import backend_spec
 
         self.config = _as_config(config)
         cfg = self.config.data

@@ -55,7 +55,7 @@ class Engine:
             :class:`~paracnn.parallel.pool.WorkerPool`.
         backend: None for this machine's worker pool, or a spec whose ``open(model,
             datasets, layout, optimizer, **options)`` starts another (e.g.
-            :class:`~paracnn.parallel.ray_backend.RaySpec`). ``workers`` 0 runs in-process.
+            :class:`~paracnn.parallel.ray_spec.RaySpec`). ``workers`` 0 runs in-process.
 
     Example::
 
