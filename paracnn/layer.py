@@ -41,7 +41,6 @@ import math
 import numbers
 
 from .errors import ConfigError, ShapeError
-from .init import get_initializer
 
 #: the :class:`ParamBudget` of the model being built, if it set one (see ``Sequential.build``).
 param_budget = contextvars.ContextVar("paracnn_param_budget", default=None)
@@ -136,6 +135,8 @@ class Layer:
         if budget is not None:
             budget.take(name, shape)
         n = math.prod(shape)
+        from .init import get_initializer  # NOTE: here, as init.py checks its numbers with check_float
+
         values = get_initializer(init)(n, fan_in, fan_out, rng)
         self.params[name] = values
         self.grads[name] = [0.0] * n
@@ -243,6 +244,8 @@ def check_bool(name, value):
 
 def check_init(name, spec):
     """Validate an initialiser spec now, so a bad one is reported at config time."""
+    from .init import get_initializer  # NOTE: here, as init.py checks its numbers with check_float
+
     get_initializer(spec, key=name)
     return spec
 
