@@ -13,6 +13,8 @@ Layout (``"schema": 1``)::
      "params": [{"name": "0.weight", "shape": [6, 1, 5, 5]}, ...],   # the vector's tensors
      "weights": [...],      # the flat parameter vector, model order
      "optimizer": {"type": "sgd", "momentum_buffer": [...] | null},
+                            # or {"type": "adam" | "adamw", "step": t, "exp_avg": [...] | null,
+                            #     "exp_avg_sq": [...] | null}
      "rng": null,           # every random draw derives from (seed, epoch, index)
      "progress": {...},     # running sums of the epoch in progress
      "metrics": {...},      # the last epoch's metrics
@@ -158,16 +160,27 @@ def load_checkpoint(path, num_params=None):
                               f"{num_params}; it was saved from a different model")
     check_finite(weights, f"checkpoint {path} weights")
     _check_params(state, path)
-    opt = state.get("optimizer") or {}
-    buf = opt.get("momentum_buffer") if isinstance(opt, dict) else None
-    if buf is not None:
-        if not isinstance(buf, list) or len(buf) != len(weights):
-            raise CheckpointError(f"checkpoint {path} has a momentum buffer of the wrong length "
-                                  f"({len(buf) if isinstance(buf, list) else type(buf).__name__}, "
-                                  f"expected {len(weights)})")
-        check_finite(buf, f"checkpoint {path} momentum buffer")
+    _check_optimizer(state.get("optimizer") or {}, len(weights), path)
     state["path"] = str(path)
     return state
+
+
+def _check_optimizer(opt, num_params, path):
+    """Each per-element buffer of the optimizer state (every key but ``type`` and ``step``) is
+    null or ``num_params`` finite numbers; ``step``, when present, a whole number."""
+    for name, buf in opt.items():
+        # NOTE: "a momentum buffer of the wrong length", as SGD's checkpoints have always said
+        what = "a momentum buffer" if name == "momentum_buffer" else f"an optimizer {name}"
+        if name == "step" and (isinstance(buf, bool) or not isinstance(buf, int) or buf < 0):
+            raise CheckpointError(f"checkpoint {path} has optimizer step {_short(buf)} (expected a "
+                                  f"whole number >= 0); it is damaged")
+        if name in ("type", "step") or buf is None:
+            continue
+        if not isinstance(buf, list) or len(buf) != num_params:
+            raise CheckpointError(f"checkpoint {path} has {what} of the wrong length "
+                                  f"({len(buf) if isinstance(buf, list) else type(buf).__name__}, "
+                                  f"expected {num_params})")
+        check_finite(buf, f"checkpoint {path} {what.split(' ', 1)[1]}")
 
 
 def check_finite(values, what):

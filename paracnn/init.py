@@ -13,16 +13,16 @@ the same seed gives the same weights in any process.
 
 import difflib
 import math
-import numbers
 
 from .errors import ConfigError
+from .layer import check_float
 
 
 class Uniform:
     """U(low, high). Seed 000 used ±0.1."""
 
     def __init__(self, low=-0.1, high=0.1):
-        self.low, self.high = _number("low", low), _number("high", high)
+        self.low, self.high = check_float("low", low), check_float("high", high)
         if not self.low < self.high:
             raise ConfigError(f"uniform needs low < high, got low={low}, high={high}")
 
@@ -34,7 +34,7 @@ class Normal:
     """N(mean, std²)."""
 
     def __init__(self, mean=0.0, std=0.01):
-        self.mean, self.std = _number("mean", mean), _number("std", std, positive=True)
+        self.mean, self.std = check_float("mean", mean), check_float("std", std, low=0.0, low_open=True)
 
     def __call__(self, n, fan_in, fan_out, rng):
         return [rng.gauss(self.mean, self.std) for _ in range(n)]
@@ -76,7 +76,7 @@ class Constant:
     """Every value equal to ``value``."""
 
     def __init__(self, value=0.0):
-        self.value = _number("value", value)
+        self.value = check_float("value", value)
 
     def __call__(self, n, fan_in, fan_out, rng):
         return [self.value] * n
@@ -129,11 +129,3 @@ def get_initializer(spec, key="init"):
                           f"got {', '.join(args)}", key=key) from None
     except ConfigError as e:
         raise ConfigError(f"{key}: {e.message}", key=key) from None
-
-
-def _number(name, value, positive=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number, got {value!r}")
-    if positive and value <= 0:
-        raise ConfigError(f"{name} must be > 0, got {value}")
-    return float(value)

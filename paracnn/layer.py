@@ -48,7 +48,6 @@ import numbers
 
 from .budget import charge
 from .errors import ConfigError, ParacnnError, ShapeError
-from .init import get_initializer
 
 
 class OutdatedLayerError(ParacnnError, TypeError):
@@ -157,6 +156,8 @@ class Layer:
         """
         charge(name, shape)
         n = math.prod(shape)
+        from .init import get_initializer  # NOTE: here, as init.py checks its numbers with check_float
+
         values = get_initializer(init)(n, fan_in, fan_out, rng)
         self.params[name] = values
         self.grads[name] = [0.0] * n
@@ -269,6 +270,8 @@ def check_bool(name, value):
 
 def check_init(name, spec):
     """Validate an initialiser spec now, so a bad one is reported at config time."""
+    from .init import get_initializer  # NOTE: here, as init.py checks its numbers with check_float
+
     get_initializer(spec, key=name)
     return spec
 

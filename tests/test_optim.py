@@ -15,9 +15,9 @@ def test_plain_sgd():
 def test_momentum_two_steps():
     opt = SGD(lr=0.1, momentum=0.9)
     w = opt.step([1.0], [1.0])          # buf = 1;          w = 1 - 0.1
-    assert w == [0.9] and opt.buf == [1.0]
+    assert w == [0.9] and opt.momentum_buffer == [1.0]
     w = opt.step(w, [0.5])              # buf = 0.9 + 0.5;  w = 0.9 - 0.14
-    assert opt.buf == [0.9 * 1.0 + 0.5]
+    assert opt.momentum_buffer == [0.9 * 1.0 + 0.5]
     assert w == [0.9 - 0.1 * 1.4]
 
 
@@ -56,8 +56,10 @@ def test_grads_are_not_modified_and_state_round_trips():
     other = SGD(lr=0.1, momentum=0.9, weight_decay=0.1)
     other.load_state_dict(opt.state_dict(), 2)
     assert other.step([1.0, 1.0], g) == opt.step([1.0, 1.0], g)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="the state holds an optimizer momentum_buffer of 1 values"):
         other.load_state_dict({"momentum_buffer": [0.0]}, 2)
+    with pytest.raises(ValueError, match="the state holds the state of optimizer adam, not sgd"):
+        other.load_state_dict({"type": "adam", "step": 1}, 2)
 
 
 def test_clip_grad_norm():
@@ -81,7 +83,7 @@ def test_schedules():
 
 
 def test_bad_settings_are_config_errors():
-    with pytest.raises(ConfigError, match="unknown optimizer 'rmsprop'"):
+    with pytest.raises(ConfigError, match="optimizer must be one of sgd, adam, adamw, got 'rmsprop'"):
         make_optimizer({"optimizer": "rmsprop"})
     with pytest.raises(ConfigError, match="momentum"):
         make_optimizer({"momentum": 1.5})

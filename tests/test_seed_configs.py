@@ -32,4 +32,5 @@ def test_mnist_cnn_has_seed_004s_two_conv_blocks_and_dropout(capsys):
     # nn.Conv2d(1, 32, 3), nn.Conv2d(32, 64, 3), nn.Linear(64*7*7, 128), nn.Linear(128, 10)
     assert s["total_params"] == 320 + 18496 + 401536 + 1290 == 421642
     c = load_config(REPO / "configs" / "mnist-cnn.yaml").data
-    assert c["model"]["layers"][9]["rate"] == 0.5 and c["train"]["optimizer"] == "sgd"
+    assert c["model"]["layers"][9]["rate"] == 0.5
+    assert (c["train"]["optimizer"], c["train"]["lr"], c["train"]["momentum"]) == ("adam", 0.001, 0.0)

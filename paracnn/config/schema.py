@@ -18,26 +18,29 @@ from ..training import early_stopping
 from ..errors import ConfigError
 from ..intervals import check_every
 from ..layer import check_bool, check_float, check_int, format_shape
-from ..optim import OPTIMIZERS, check_betas
+from ..optim.rules import DEFAULTS as OPTIMIZER_DEFAULTS, OPTIMIZERS, RULES as OPTIMIZER_RULES
+from ..optim.rules import check_combination
+from ..optim.schedule import SCHEDULE_RULES, SCHEDULES, WARMUP_RULE, check_schedule  # noqa: F401
 from .checks import (apply_rules, check_at, check_choice, check_keys, check_shape, check_text,
                      check_url, kind_of, nullable, optional_positive_int, positive_int, with_defaults)
 from .model_schema import validate_model
 
 SECTIONS = ("model", "data", "train")
 
+# NOTE: the optimiser's keys and defaults are paracnn.optim's; this order is the resolved config's.
 TRAIN_DEFAULTS = {
-    "epochs": 1, "batch_size": 64, "optimizer": "sgd", "lr": 0.01, "momentum": 0.0,
-    "nesterov": False, "weight_decay": 0.0, "schedule": "constant", "seed": 0, "workers": 0,
+    "epochs": 1, "batch_size": 64,
+    **{k: OPTIMIZER_DEFAULTS[k] for k in ("optimizer", "lr", "momentum", "nesterov", "weight_decay")},
+    "schedule": "constant", "seed": 0, "workers": 0,
     "micro_batch": None, "clip_grad_norm": None, "eval_batch": None, "start_method": None,
     "max_params": None, "max_worker_failures": 3, "worker_timeout": 300.0,
     "checkpoint_every": "5m", "log_every": None,
-    "betas": [0.9, 0.999], "eps": 1e-8, "warmup_steps": 0,
+    "betas": OPTIMIZER_DEFAULTS["betas"], "eps": OPTIMIZER_DEFAULTS["eps"], "warmup_steps": 0,
     "backend": "local", "ray_address": None,
     "early_stopping": None,
 }
 DATASET_IMAGES = {"mnist": ((1, 28, 28), 10), "fashion-mnist": ((1, 28, 28), 10)}
 START_METHODS = ("fork", "spawn", "forkserver")
-SCHEDULES = {"constant": {}, "step": {"step_size": 1, "gamma": 0.1}, "cosine": {"min_lr": 0.0}}
 
 
 def _check_start_method(name, value):
@@ -62,11 +65,8 @@ def _check_workers(name, value):
 TRAIN_RULES = {
     "epochs": positive_int,
     "batch_size": positive_int,
-    "optimizer": partial(check_choice, options=OPTIMIZERS),
-    "lr": partial(check_float, low=0.0, low_open=True),
-    "momentum": partial(check_float, low=0.0, high=1.0, high_open=True),
-    "nesterov": check_bool,
-    "weight_decay": partial(check_float, low=0.0),
+    "optimizer": partial(check_choice, options=OPTIMIZERS),  # NOTE: with "did you mean"
+    **{k: OPTIMIZER_RULES[k] for k in ("lr", "momentum", "nesterov", "weight_decay")},
     "seed": partial(check_int, minimum=0),
     "workers": _check_workers,
     "micro_batch": optional_positive_int,
@@ -78,16 +78,11 @@ TRAIN_RULES = {
     "worker_timeout": partial(check_float, low=0.0),
     "checkpoint_every": check_every,
     "log_every": optional_positive_int,
-    "betas": check_betas,
-    "eps": partial(check_float, low=0.0, low_open=True),
-    "warmup_steps": partial(check_int, minimum=0),
+    "betas": OPTIMIZER_RULES["betas"],
+    "eps": OPTIMIZER_RULES["eps"],
+    "warmup_steps": WARMUP_RULE,
     "backend": partial(check_choice, options=("local", "ray")),
     "ray_address": partial(nullable, check_text),
-}
-SCHEDULE_RULES = {
-    "step_size": positive_int,
-    "gamma": partial(check_float, low=0.0, high=1.0, low_open=True),
-    "min_lr": partial(check_float, low=0.0),
 }
 DATA_RULES = {
     "dataset": partial(check_choice, options=DATASETS),
@@ -163,15 +158,11 @@ def _section(name, value):
 def _validate_train(train, registry=None):
     train = _section("train", train)
     out = apply_rules(with_defaults(train, TRAIN_DEFAULTS, "train"), TRAIN_RULES, "train")
-    if out["nesterov"] and out["momentum"] == 0.0:
-        raise ConfigError("train.nesterov needs momentum > 0", key=("train", "nesterov"))
+    try:
+        check_combination(out, prefix="train.")
+    except ConfigError as e:
+        raise ConfigError(e.message, key=("train", e.key) if e.key in train else ("train",)) from None
     out["schedule"] = _schedule(out["schedule"], out["lr"])
-    if out["optimizer"] != "sgd":
-        # NOTE: paracnn.optim.Adam is complete and tested against torch; the engine must first hold
-        # its two moment buffers in shared memory (issue 16), so no run can half-use it.
-        raise ConfigError(f"train.optimizer {out['optimizer']} is not wired into the training "
-                          f"engine yet (its update is ready in paracnn.optim, the engine's moment "
-                          f"buffers are not); use sgd for now", key=("train", "optimizer"))
     return out
 
 
@@ -189,12 +180,10 @@ def _schedule(spec, lr):
                           f"or {{type: cosine, min_lr: x}}, got {spec!r}", key=path)
     kind = check_at(kind_path, check_choice, spec["type"], tuple(SCHEDULES))
     check_keys(spec, ("type",) + tuple(SCHEDULES[kind]), path, f"a {kind} schedule")
-    out = {"type": kind, **SCHEDULES[kind], **{k: v for k, v in spec.items() if k != "type"}}
-    apply_rules(out, SCHEDULE_RULES, "train.schedule", path=path, present=spec)
-    if kind == "cosine" and out["min_lr"] >= lr:
-        raise ConfigError(f"train.schedule.min_lr must be below train.lr ({lr}), got "
-                          f"{out['min_lr']}", key=path + ("min_lr",) if "min_lr" in spec else path)
-    return out
+    try:  # NOTE: the values' rules are paracnn.optim.schedule's, as for a Schedule built in code
+        return check_schedule(spec, lr, name="train.schedule", lr_name="train.lr")
+    except ConfigError as e:
+        raise ConfigError(e.message, key=path + (e.key,) if e.key in spec else path) from None
 
 
 # -- data: -------------------------------------------------------------------------

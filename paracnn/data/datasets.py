@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import ConfigError
+from ..layer import check_float
 from .augment import AUGMENT_DEFAULTS, Augment
 from .checksums import CLASSES, SHA256, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 from .download import ensure_dataset
@@ -193,20 +194,10 @@ def _check(cfg):
         raise ConfigError(f"unknown normalize {cfg['normalize']!r}; expected one of "
                           f"{', '.join(NORMALIZATIONS)}", key="normalize")
     if cfg["normalize"] == "standardize":
-        if not _number(cfg["mean"]):
-            raise ConfigError(f"mean must be a number, not {cfg['mean']!r}", key="mean")
-        if not _number(cfg["std"], above=0):
-            raise ConfigError(f"std must be a number > 0, not {cfg['std']!r}", key="std")
+        check_float("mean", cfg["mean"])
+        check_float("std", cfg["std"], low=0.0, low_open=True)
     for key in ("train_limit", "test_limit"):
         value = cfg[key]
         if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
             raise ConfigError(f"{key} must be a whole number >= 1 or null, not {value!r}", key=key)
-    v = cfg["validation"]
-    if not (_number(v) and 0 <= v < 1):
-        raise ConfigError(f"validation must be a fraction with 0 <= validation < 1, not {v!r}",
-                          key="validation")
-
-
-def _number(value, above=None):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return ok and (above is None or value > above)
+    check_float("validation", cfg["validation"], low=0.0, high=1.0, high_open=True)

@@ -10,18 +10,21 @@ In the order a step passes through it:
   dispatch table every backend uses.
 - :mod:`~paracnn.parallel.local`: the backends of one machine, in-process or
   a :class:`WorkerPool` (:mod:`~paracnn.parallel.pool`, processes, pipes,
-  replacement of dead workers; :mod:`~paracnn.parallel.worker`, the worker loop)
+  replacement of dead workers; :mod:`~paracnn.parallel.worker`, the worker loop;
+  :mod:`~paracnn.parallel.failures`, how a failure is reported)
   over shared memory (:mod:`~paracnn.parallel.layout`,
   :mod:`~paracnn.parallel.shm`, :mod:`~paracnn.parallel.datasets`).
 - :mod:`~paracnn.parallel.ray_backend`: Ray actors across machines (needs
-  ``pip install "paracnn[ray]"``; ``ray`` is imported only when used).
+  ``pip install "paracnn[ray]"``; ``ray`` is imported only when used), chosen by
+  :mod:`~paracnn.parallel.ray_spec`; :mod:`~paracnn.parallel.ray_actor` is the Ray side.
 - :mod:`~paracnn.parallel.tasks`: :class:`~paracnn.parallel.tasks.Compute`, the
   work itself, the same in every process.
 """
 
 from .engine import Engine, EvaluationStopped
 from .plan import auto_micro_batch, micro_batches
-from .pool import WorkerError, WorkerPool, WorkerTaskError
+from .failures import WorkerError, WorkerTaskError
+from .pool import WorkerPool
 from .tasks import sample_seed
 
 __all__ = ["Engine", "EvaluationStopped", "WorkerError", "WorkerPool", "WorkerTaskError",

@@ -19,9 +19,7 @@ divergence check (the new version is published only when all is finite),
 evaluation chunks, and the published state.
 """
 
-import gc
 import math
-import platform
 import time
 
 from ..errors import ParacnnError
@@ -48,8 +46,8 @@ class Engine:
             memory, or Ray's object store): use :attr:`datasets` afterwards.
         workers: 0 for in-process, else the number of workers.
         batch_size: the largest mini-batch :meth:`step` will get.
-        optimizer: the :class:`~paracnn.optim.SGD` :meth:`step` applies
-            (hyperparameters only; the momentum lives here). Default plain SGD.
+        optimizer: the :class:`~paracnn.optim.Optimizer` :meth:`step` applies
+            (hyperparameters only; its buffers and step count live here). Default plain SGD.
         micro_batch: samples per task; None for :func:`auto_micro_batch`.
         eval_batch: samples per evaluation task; None for the default of
             :func:`~paracnn.parallel.plan.eval_chunks` (the results do not depend on it).
@@ -58,7 +56,7 @@ class Engine:
             :class:`~paracnn.parallel.pool.WorkerPool`.
         backend: None for this machine's worker pool, or a spec whose ``open(model,
             datasets, layout, optimizer, **options)`` starts another (e.g.
-            :class:`~paracnn.parallel.ray_backend.RaySpec`). ``workers`` 0 runs in-process.
+            :class:`~paracnn.parallel.ray_spec.RaySpec`). ``workers`` 0 runs in-process.
 
     Example::
 
@@ -79,8 +77,9 @@ class Engine:
         self.slots = math.ceil(batch_size / self.micro_batch)
         self.version = 0
         self.task_seconds = 0.0  # mean busy seconds of the last step's micro-batches
-        self._closed = None  # after close(): the last weights and momentum, as lists
-        layout = SharedLayout(p, self.slots)
+        self.steps = 0  # optimiser steps taken: the last update's step number (Adam's t)
+        self._closed = None  # after close(): the last weights and buffers, as lists
+        layout = SharedLayout(p, self.slots, len(self.optimizer.buffer_names))
         options = dict(workers=workers, max_failures=max_failures, log=log, task_timeout=task_timeout)
         if workers == 0:
             self.backend = InProcess(model, datasets, layout, self.optimizer)
@@ -101,23 +100,28 @@ class Engine:
         """PIDs of the workers on this machine (for memory and CPU accounting)."""
         return self.backend.pids()
 
-    def set_state(self, weights, momentum=None):
-        """Publish ``weights`` and the optimiser's ``momentum`` (None: zeros); return seconds taken.
+    def set_state(self, weights, buffers=None, steps=0):
+        """Publish ``weights``, the optimiser's ``buffers`` and ``steps`` taken; return seconds taken.
 
-        Both go into the buffers of the next version, which then becomes current.
+        ``buffers``: ``{name in the optimiser's buffer_names: values}`` (missing: zeros). All
+        go into the next version, which then becomes current; the next step is ``steps + 1``.
         """
         self._check_open()
         start = time.perf_counter()
-        nxt = self.version + 1
+        nxt, buffers = self.version + 1, buffers or {}
+        if set(buffers) - set(self.optimizer.buffer_names):
+            raise ValueError(f"the optimizer keeps only {self.optimizer.buffer_names}, got {sorted(buffers)}")
         self.compute.weights(nxt)[:] = as_doubles(weights, self.num_params, "weights")
-        momentum = bytes(DOUBLE * self.num_params) if momentum is None else momentum
-        self.compute.momentum(nxt)[:] = as_doubles(momentum, self.num_params, "momentum")
-        self.version = nxt
+        for i, name in enumerate(self.optimizer.buffer_names):
+            values = buffers.get(name)
+            values = bytes(DOUBLE * self.num_params) if values is None else values
+            self.compute.buffer(i, nxt)[:] = as_doubles(values, self.num_params, name)
+        self.version, self.steps = nxt, steps
         return time.perf_counter() - start
 
     def set_weights(self, weights):
-        """Publish ``weights`` (a list or array of floats), keeping the momentum; return seconds taken."""
-        return self.set_state(weights, self.get_momentum())
+        """Publish ``weights`` (a list or array of floats), keeping the optimiser's state; seconds taken."""
+        return self.set_state(weights, self.get_buffers(), self.steps)
 
     def get_weights(self):
         """The current weights, as a list of floats (still available after :meth:`close`)."""
@@ -125,17 +129,12 @@ class Engine:
             return list(self._closed[0])
         return self.compute.weights(self.version).tolist()
 
-    def get_momentum(self):
-        """The current momentum buffer, as a list of floats.
-
-        Zeros before any step with momentum, and always zeros without momentum.
-        Still available after :meth:`close`.
-        """
+    def get_buffers(self):
+        """The optimiser's buffers, ``{name: list of floats}`` (zeros at first); also after :meth:`close`."""
         if self._closed is not None:
-            return list(self._closed[1])
-        if not self.optimizer.momentum:
-            return [0.0] * self.num_params
-        return self.compute.momentum(self.version).tolist()
+            return {name: list(values) for name, values in self._closed[1].items()}
+        return {name: self.compute.buffer(i, self.version).tolist()
+                for i, name in enumerate(self.optimizer.buffer_names)}
 
     def _check_open(self):
         if self._closed is not None:
@@ -219,6 +218,7 @@ class Engine:
             out["diverged"] = self._update(out, lr, clip, tail)
         if out["diverged"] is None:
             self.version += 1
+            self.steps += 1
         compute = out["busy"] / max(1, self.workers)
         return StepStats(samples=out["samples"], loss_sum=out["loss_sum"], correct=out["correct"],
                          slots=out["slots"], compute=compute, tail=out["tail"],
@@ -228,18 +228,18 @@ class Engine:
                          diverged=out["diverged"], grad_norm=out.get("grad_norm"))
 
     def _update(self, out, lr, clip, tail):
-        """Write the next version's weights and momentum; return what was not finite, or None."""
-        count, samples, version = out["slots"], float(out["samples"]), self.version
+        """Write the next version's weights and buffers; return what was not finite, or None."""
+        count, samples, version, step = out["slots"], float(out["samples"]), self.version, self.steps + 1
         if clip:
             # NOTE: the norm needs the whole mean gradient first: reduce, then update from it.
             grad = self._mean_gradient(count, samples, tail)
             if not all_finite(grad):
                 return "gradient"
             out["grad_norm"] = norm = grad_norm(grad)
-            tasks = [UpdateTask(k, version, None, samples, lo, hi, lr, clip_coef(norm, clip))
+            tasks = [UpdateTask(k, version, None, samples, lo, hi, lr, step, clip_coef(norm, clip))
                      for k, (lo, hi) in enumerate(self.reduce_slices)]
         else:
-            tasks = [UpdateTask(k, version, count, samples, lo, hi, lr, None, tail.done[k] if tail else 0)
+            tasks = [UpdateTask(k, version, count, samples, lo, hi, lr, step, None, tail.done[k] if tail else 0)
                      for k, (lo, hi) in enumerate(self.reduce_slices)]
         results = self._run_slices(tasks)
         if not all(r.grad_finite for r in results):
@@ -277,7 +277,7 @@ class Engine:
     def close(self):
         """Stop the workers and free every shared block. Idempotent."""
         if self._closed is None:
-            self._closed = (self.get_weights(), self.get_momentum())
+            self._closed = (self.get_weights(), self.get_buffers())
         self.backend.close()
         self.compute, self.datasets = None, {}
 

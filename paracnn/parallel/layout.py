@@ -1,8 +1,10 @@
 """Where the engine's vectors sit in its two buffers, for the parent and every worker alike.
 
-The **state** buffer holds :data:`STATE_VECTORS` vectors of ``P`` doubles::
+The **state** buffer holds two vectors of ``P`` doubles for the weights and two
+for each per-element buffer of the optimiser (``buffer_names``: none for plain
+SGD, the momentum for SGD with momentum, ``exp_avg`` and ``exp_avg_sq`` for Adam)::
 
-    [weights, version even][weights, version odd][momentum, even][momentum, odd]
+    [weights, version even][weights, version odd][buffer 0, even][buffer 0, odd]...
 
 (double-buffered: step ``v`` reads buffer ``v % 2`` and writes the other).
 The **gradient** buffer holds one vector per gradient slot, then the mean
@@ -22,8 +24,8 @@ from .doubles import Doubles
 from .shm import double_view
 from .tasks import Compute
 
-#: vectors in the state buffer: two weight versions, then their two momentum buffers.
-STATE_VECTORS = 4
+#: vectors in the state buffer per vector of state (the weights, each optimiser buffer): two versions.
+VERSIONS = 2
 
 #: vectors after the gradient slots: the mean gradient, then the prefix sums.
 EXTRA_GRAD_VECTORS = 2
@@ -38,11 +40,12 @@ class SharedLayout:
     Args:
         num_params: ``P``, the length of the flat parameter vector.
         slots: gradient slots, one per micro-batch of the largest step.
+        buffers: the optimiser's per-element buffers (``len(optimizer.buffer_names)``).
     """
 
-    def __init__(self, num_params, slots):
-        self.num_params, self.slots = num_params, slots
-        self.state_bytes = DOUBLE * STATE_VECTORS * num_params
+    def __init__(self, num_params, slots, buffers=0):
+        self.num_params, self.slots, self.buffers = num_params, slots, buffers
+        self.state_bytes = DOUBLE * VERSIONS * (1 + buffers) * num_params
         self.grads_bytes = DOUBLE * num_params * (slots + EXTRA_GRAD_VECTORS)
 
     def compute(self, model, state_buf, grads_buf, datasets, optimizer):

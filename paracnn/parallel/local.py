@@ -2,7 +2,7 @@
 
 A backend only runs tasks of :mod:`~paracnn.parallel.protocol` and reports
 deaths (by replacing the worker, or by raising
-:class:`~paracnn.parallel.pool.WorkerError`); the
+:class:`~paracnn.parallel.failures.WorkerError`); the
 :class:`~paracnn.parallel.engine.Engine` decides what to run. Every backend
 offers:
 

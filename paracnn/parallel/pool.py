@@ -12,8 +12,8 @@ weight version, gradient slot), the recomputed step is bit-identical.
 
 A worker that is alive but answers nothing (stuck in a plugin, or stopped
 with SIGSTOP) is killed after ``task_timeout`` seconds without progress and
-then treated like a dead one. A task that *raises* is not retried: the same
-task would raise again, so :class:`WorkerTaskError` names the layer instead.
+then treated like a dead one. A task that *raises* is not retried (it would
+raise again): :class:`~paracnn.parallel.failures.WorkerTaskError` names the layer.
 
 Tasks are handed out dynamically, at most :attr:`WorkerPool.depth` in flight
 per worker (or as many as :meth:`WorkerPool.run` is told), so a fast worker
@@ -29,7 +29,8 @@ import signal
 import time
 from multiprocessing.connection import wait
 
-from ..errors import ParacnnError, TaskError
+from ..errors import ParacnnError
+from .failures import RemoteTraceback, WorkerError, WorkerTaskError, describe_exit
 from .protocol import Failed, Ready, Stop
 from .worker import worker_main
 
@@ -37,40 +38,6 @@ from .worker import worker_main
 START_TIMEOUT = 120.0
 #: seconds between checks while waiting (a dead worker is seen within one wait).
 POLL_SECONDS = 0.5
-
-
-class WorkerError(ParacnnError):
-    """Workers kept dying, or could not start. Names the PID and how it ended."""
-
-    exit_code = 3
-
-
-class WorkerTaskError(TaskError, RuntimeError):
-    """A task raised inside a worker (a bug, e.g. in a layer); names the layer and the exception.
-
-    The worker's traceback is the ``__cause__`` (a :class:`RemoteTraceback`), which
-    ``paracnn --debug`` prints.
-    """
-
-
-class RemoteTraceback(Exception):
-    """The text of a traceback from a worker process."""
-
-    def __str__(self):
-        return self.args[0]
-
-
-def describe_exit(exitcode):
-    """``'killed by signal 9 (SIGKILL)'`` or ``'exited with status 1'``."""
-    if exitcode is None:
-        return "still running"
-    if exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = "unknown"
-        return f"killed by signal {-exitcode} ({name})"
-    return f"exited with status {exitcode}"
 
 
 class WorkerPool:
@@ -106,10 +73,8 @@ class WorkerPool:
         self.max_failures = max_failures
         self.log = log
         self.task_timeout = task_timeout
-        self.procs = [None] * workers
-        self.conns = [None] * workers
-        self.failures = 0
-        self.restarts = 0
+        self.procs, self.conns = [None] * workers, [None] * workers
+        self.failures = self.restarts = 0
         self.tail_idle = 0.0
         self.closed = False
         # NOTE: workers ignore SIGTERM, so multiprocessing's own exit handler (terminate, then

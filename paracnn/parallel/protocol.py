@@ -11,8 +11,8 @@ Tasks (``id`` is the task's index in its batch, ``0..n-1``)::
     TrainTask   gradient sum of ``indices`` into gradient slot ``slot``
     EvalTask    losses and predicted classes of ``indices``
     ReduceTask  elements ``lo:hi`` of the mean of slots ``0..count-1``
-    UpdateTask  the optimiser step on elements ``lo:hi`` (``count`` None: from
-                the mean a reduce pass left)
+    UpdateTask  optimiser step ``step`` (1-based) on elements ``lo:hi``
+                (``count`` None: from the mean a reduce pass left)
 
 The pool's own messages, worker to parent: :class:`Ready`, :class:`Done`,
 :class:`Failed`; parent to worker: a task or :class:`Stop`.
@@ -55,6 +55,7 @@ class UpdateTask(NamedTuple):
     lo: int
     hi: int
     lr: float
+    step: int
     scale: Optional[float] = None
     done: int = 0
 

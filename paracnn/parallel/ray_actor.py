@@ -1,5 +1,5 @@
 """What runs on the Ray side of :mod:`~paracnn.parallel.ray_backend`: connecting, the actor,
-the zero-copy dataset bytes and the version check.
+the zero-copy dataset bytes and the version check, and the driver's small Ray helpers.
 
 ``ray`` is imported only inside these functions, so importing paracnn never needs it.
 """
@@ -157,3 +157,25 @@ class RayWorker:
     def burn(self, workload, rounds):
         """One calibration burn (see :mod:`paracnn.profiling.calibrate`)."""
         return workload(rounds)
+
+
+def too_few_cpus(workers, cpus, free=None):
+    """The one line for a cluster with fewer free CPUs than ``workers`` actors need."""
+    have = f"{cpus:g} CPUs" + (f", {free:g} of them free," if free is not None else "")
+    return (f"the Ray cluster has {have} but --workers {workers} needs {workers} (one per actor); "
+            f"add nodes (ray start --address ...), or ask for fewer workers")
+
+
+def kill_actor(ray, actor):
+    """Kill ``actor`` (None: nothing), whatever state it or the cluster is in."""
+    if actor is not None:
+        try:
+            ray.kill(actor, no_restart=True)
+        except Exception:  # NOTE: already dead, or the cluster is gone
+            pass
+
+
+def first_line(error):
+    """The first line of a Ray error's text, for a one-line message."""
+    text = str(error).strip().splitlines()
+    return text[0].rstrip(".") if text else type(error).__name__

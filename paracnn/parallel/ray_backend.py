@@ -1,5 +1,8 @@
 """The Ray backend: the engine's train and evaluation tasks on Ray actors, across machines.
 
+(:func:`~paracnn.parallel.ray_spec.backend_spec` chooses it; the actor is
+:class:`~paracnn.parallel.ray_actor.RayWorker`.)
+
 ``paracnn train CONFIG --backend ray --workers N [--address auto|HOST:PORT]``
 runs the same :class:`~paracnn.parallel.engine.Engine` as the local pool; only
 where the micro-batches are computed changes:
@@ -21,7 +24,7 @@ included) or that finishes nothing for ``train.worker_timeout`` seconds is
 killed and replaced, and its micro-batches are recomputed; a replacement that
 cannot be placed within :data:`REPLACE_TIMEOUT` is given up and the run goes
 on with the remaining actors (same results). ``train.max_worker_failures``
-deaths in a row raise :class:`~paracnn.parallel.pool.WorkerError` (exit 3,
+deaths in a row raise :class:`~paracnn.parallel.failures.WorkerError` (exit 3,
 after a checkpoint). :meth:`RayBackend.close` kills every actor and removes
 the placement group; a Ray this process started stops when it exits.
 """
@@ -33,9 +36,10 @@ import time
 
 from ..errors import ParacnnError
 from .layout import SharedLayout
-from .pool import RemoteTraceback, WorkerError, WorkerTaskError
+from .failures import RemoteTraceback, WorkerError, WorkerTaskError
 from .protocol import Failed
-from .ray_actor import RayWorker, SharedBytes, connect, distribution_versions, import_ray
+from .ray_actor import (RayWorker, SharedBytes, connect, distribution_versions, first_line, kill_actor,
+                        too_few_cpus)
 
 #: seconds to wait for the cluster to place all N actors (one CPU each) before giving up.
 PLACEMENT_TIMEOUT = 30.0
@@ -53,34 +57,6 @@ POLL_SECONDS = 0.5
 
 #: tasks in flight per actor, as in the local pool: the next waits in the actor's queue.
 DEPTH = 2
-
-
-def backend_spec(config, workers, backend=None, address=None):
-    """The ``backend`` argument of :class:`~paracnn.parallel.engine.Engine` for a resolved config.
-
-    ``backend`` and ``address`` override ``train.backend`` and ``train.ray_address``.
-    None (the local pool) unless the backend is ``ray`` with workers.
-    """
-    tc = config["train"]
-    if (backend or tc.get("backend", "local")) != "ray" or not workers:
-        return None
-    return RaySpec(config, address or tc.get("ray_address"))
-
-
-class RaySpec:
-    """What :class:`~paracnn.parallel.engine.Engine` needs to open a :class:`RayBackend`.
-
-    Args:
-        config: the resolved config mapping (``Config.data``), for the actors.
-        address: ``auto``, ``HOST:PORT`` or None (start a local Ray sized to the workers).
-    """
-
-    def __init__(self, config, address=None):
-        self.config, self.address = config, address
-        import_ray()  # NOTE: fail on a missing extra before loading any data
-
-    def open(self, model, datasets, layout, optimizer, **options):
-        return RayBackend(self, model, datasets, layout, optimizer, **options)
 
 
 class RayBackend:
@@ -168,7 +144,7 @@ class RayBackend:
         try:
             pid, ip, node_id, mismatch = ray.get(ref)
         except ray.exceptions.RayActorError as e:
-            raise WorkerError(f"Ray actor {w} failed to start: {_first_line(e)}; run with --workers 0 "
+            raise WorkerError(f"Ray actor {w} failed to start: {first_line(e)}; run with --workers 0 "
                               f"to see the error in-process") from e
         if mismatch:
             raise ParacnnError(f"version mismatch: {mismatch}; install the same versions on every "
@@ -229,7 +205,7 @@ class RayBackend:
                     value = ray.get(ref)
                 except errors as e:
                     todo.appendleft(t)
-                    dead[w] = _first_line(e)
+                    dead[w] = first_line(e)
                     continue
                 if isinstance(value, Failed):
                     raise WorkerTaskError(f"{value.summary}, in Ray actor {w} on node "
@@ -278,7 +254,7 @@ class RayBackend:
         self.failures += 1
         self.restarts += 1
         message = f"Ray actor {w} (pid {info.get('pid')} on node {info.get('ip')}) died: {reason}"
-        _kill(ray, old)
+        kill_actor(ray, old)
         if hung and info.get("ip") == self.ip:
             # NOTE: a stopped or hung process ignores Ray's kill request for seconds, keeping
             # its CPU reserved; on this machine SIGKILL frees the bundle for the replacement now.
@@ -294,7 +270,7 @@ class RayBackend:
         self.actors[w] = self._start(w)
         self.info[w] = self._ready(w, REPLACE_TIMEOUT)
         if self.info[w] is None:
-            _kill(ray, self.actors[w])
+            kill_actor(ray, self.actors[w])
             self.actors[w] = None
             if not self.size:
                 raise WorkerError(f"{message}; no replacement could be placed within "
@@ -306,7 +282,7 @@ class RayBackend:
     def close(self):
         """Kill every actor and remove the placement group. Idempotent."""
         for w, actor in enumerate(self.actors):
-            _kill(self.ray, actor)
+            kill_actor(self.ray, actor)
             self.actors[w] = None
         if self.pg is not None:
             from ray.util.placement_group import remove_placement_group
@@ -319,22 +295,3 @@ class RayBackend:
         if self.compute is not None:
             SharedLayout.release(self.compute)
             self.compute = None
-
-
-def too_few_cpus(workers, cpus, free=None):
-    have = f"{cpus:g} CPUs" + (f", {free:g} of them free," if free is not None else "")
-    return (f"the Ray cluster has {have} but --workers {workers} needs {workers} (one per actor); "
-            f"add nodes (ray start --address ...), or ask for fewer workers")
-
-
-def _kill(ray, actor):
-    if actor is not None:
-        try:
-            ray.kill(actor, no_restart=True)
-        except Exception:  # NOTE: already dead, or the cluster is gone
-            pass
-
-
-def _first_line(error):
-    text = str(error).strip().splitlines()
-    return text[0].rstrip(".") if text else type(error).__name__

@@ -44,15 +44,16 @@ class Compute:
 
     Args:
         model: a built :class:`~paracnn.model.Sequential`.
-        state: a float64 buffer (``memoryview`` cast ``'d'``) of ``4 * num_params``
-            values: two weight vectors, then two momentum buffers. Version ``v``
-            of the weights is vector ``v % 2``; :meth:`update` reads version
-            ``v`` and writes ``v + 1`` into the other one, so the weights tasks
-            read are never half-updated.
+        state: a float64 buffer (``memoryview`` cast ``'d'``) of ``2 * (1 + B) * num_params``
+            values: two weight vectors, then two of each of the optimiser's ``B``
+            per-element buffers. Version ``v`` of the weights is vector ``v % 2``;
+            :meth:`update` reads version ``v`` and writes ``v + 1`` into the other
+            one, so the weights tasks read are never half-updated.
         grads: a float64 buffer of ``slots * num_params`` values.
         datasets: ``{split: ImageSet}``.
-        optimizer: the :class:`~paracnn.optim.SGD` whose hyperparameters
-            :meth:`update` applies (its own ``buf`` is not used).
+        optimizer: the :class:`~paracnn.optim.Optimizer` whose
+            :meth:`~paracnn.optim.base.Optimizer.update` :meth:`update` applies
+            (its own buffers are not used); None for a Compute that never updates.
         mean: a float64 buffer of ``num_params`` values that :meth:`reduce`
             writes the mean gradient into.
         prefix: a float64 buffer of ``num_params`` values holding partial sums
@@ -75,9 +76,10 @@ class Compute:
         p, b = self.num_params, version % 2
         return self.state[b * p:(b + 1) * p]
 
-    def momentum(self, version):
-        """The view of the momentum buffer that goes with version ``version`` of the weights."""
-        p, b = self.num_params, 2 + version % 2
+    def buffer(self, index, version):
+        """The view of the optimiser's buffer ``index`` (of its ``buffer_names``) that goes with
+        version ``version`` of the weights."""
+        p, b = self.num_params, 2 * (1 + index) + version % 2
         return self.state[b * p:(b + 1) * p]
 
     def load_weights(self, version):
@@ -132,29 +134,29 @@ class Compute:
                               self.prefix, task.done)
         else:
             g = self.mean[lo:hi].tolist()
-        finite = self.apply(task.version, lo, hi, g, task.lr, task.scale)
+        finite = self.apply(task.version, lo, hi, g, task.lr, task.step, task.scale)
         return UpdateResult(*finite, time.perf_counter() - start)
 
-    def apply(self, version, lo, hi, g, lr, scale=None):
-        """The optimiser step on elements ``lo:hi`` with the mean gradient slice ``g`` (a list).
+    def apply(self, version, lo, hi, g, lr, step, scale=None):
+        """Optimiser step ``step`` (1-based) on elements ``lo:hi`` with the mean gradient slice ``g``.
 
-        Reads the weights and momentum of ``version`` and writes only slice
+        Reads the weights and buffers of ``version`` and writes only slice
         ``lo:hi`` of those of ``version + 1``, so a rerun after a worker died
         gives the same bits, and until the parent publishes ``version + 1``
         (it does not when something is NaN) the old weights stand untouched.
-        The arithmetic is :meth:`SGD.update <paracnn.optim.SGD.update>`'s, element
-        by element, so any cut into slices gives the bits of one whole-vector step.
-        Returns ``(gradient finite, weights finite)``.
+        The arithmetic is the optimiser's :meth:`~paracnn.optim.base.Optimizer.update`,
+        element by element, so any cut into slices gives the bits of one
+        whole-vector step. Returns ``(gradient finite, weights finite)``.
         """
         finite_grad = all_finite(g)
         if scale is not None:
             g = list(map(mul, g, repeat(scale)))
-        opt = self.optimizer
-        buf = self.momentum(version)[lo:hi] if opt.momentum else None
-        w, buf = opt.update(self.weights(version)[lo:hi], g, buf, lr)
+        count = len(self.optimizer.buffer_names)
+        buffers = tuple(self.buffer(i, version)[lo:hi] for i in range(count))
+        w, buffers = self.optimizer.update(self.weights(version)[lo:hi], g, buffers, lr, step)
         self.weights(version + 1)[lo:hi] = array("d", w)
-        if buf is not None:
-            self.momentum(version + 1)[lo:hi] = array("d", buf)
+        for i, buf in enumerate(buffers):
+            self.buffer(i, version + 1)[lo:hi] = array("d", buf)
         return finite_grad, all_finite(w)
 
     def evaluate(self, task):

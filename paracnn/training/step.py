@@ -18,7 +18,7 @@ from ..checkpoint import check_fits
 from ..contract import check_model_contract
 from ..errors import CheckpointError, ParacnnError
 from ..metrics import classification_report
-from ..optim import Schedule, make_optimizer
+from ..optim import Schedule, make_optimizer, unused_keys
 from ..parallel import Engine
 from ..parallel.tasks import all_finite  # noqa: F401 - re-exported by paracnn.train
 from ..workers import resolve_workers
@@ -45,10 +45,10 @@ class Trainer:
     The unit of work is :meth:`step`; :class:`paracnn.training.loop.Run` adds epochs, evaluation,
     checkpoints and metrics around it (and ``paracnn profile`` can time steps).
 
-    The weights and the optimiser's momentum live in the engine (shared
-    memory with workers): read them with :attr:`weights` and
+    The weights and the optimiser's buffers and step count live in the engine
+    (shared memory with workers): read them with :attr:`weights` and
     :meth:`optimizer_state`. :attr:`optimizer` holds the hyperparameters only;
-    its own ``state_dict()`` is not the training state.
+    its own ``state_dict()`` is not the training state (both pack it the same way).
 
     Args:
         config: a :class:`~paracnn.config.Config` (or its ``.data`` dict).
@@ -62,7 +62,7 @@ class Trainer:
     def __init__(self, config, *, workers=None, start_method=None, data_dir=None, log=print,
                  backend=None, address=None):
         from ..data import load_datasets
-        from ..parallel.ray_backend import backend_spec
+        from ..parallel.ray_spec import backend_spec
 
         self.config = as_config(config)
         cfg = self.config.data
@@ -72,6 +72,8 @@ class Trainer:
         self.log = log
         self.model = self.config.build_model(self.seed)
         self.optimizer = make_optimizer(tc)
+        for line in unused_keys(tc, prefix="train."):
+            log(f"warning: {line}")
         # NOTE: before the data is loaded, so a missing extra fails at once
         self.backend = backend_spec(cfg, self.workers, backend, address)
         self.batch_size = tc["batch_size"]
@@ -95,8 +97,6 @@ class Trainer:
                              task_timeout=tc["worker_timeout"] or None, backend=self.backend)
         self.start_method = self.engine.pool.start_method if self.engine.pool else None
         self.engine.set_state(self.model.get_weights())
-        # NOTE: checkpoints say "no momentum buffer yet" (None) until a step made one.
-        self._momentum_started = False
         # NOTE: a layer that breaks the protocol would train on wrong gradients silently.
         self.contract_checked = False
         self._steps_at = (0, self.engine.version)  # (global step, engine version) when last set
@@ -118,10 +118,10 @@ class Trainer:
         return self.engine.get_weights()
 
     def optimizer_state(self):
-        """JSON-safe optimiser state, as :meth:`SGD.state_dict <paracnn.optim.SGD.state_dict>` gives it."""
-        started = self.optimizer.momentum and (self._momentum_started
-                                               or self.engine.version != self._steps_at[1])
-        return {"type": "sgd", "momentum_buffer": self.engine.get_momentum() if started else None}
+        """JSON-safe optimiser state, packed as :meth:`Optimizer.state_dict
+        <paracnn.optim.base.Optimizer.state_dict>` packs its own (no buffers before the first step)."""
+        steps = self.engine.steps
+        return self.optimizer.pack_state(self.engine.get_buffers() if steps else {}, steps)
 
     @property
     def splits(self):
@@ -172,13 +172,14 @@ class Trainer:
             raise CheckpointError(f"checkpoint {ckpt.get('path', '')} holds {len(ckpt['weights'])} "
                                   f"weights but the model has {n}; it was saved "
                                   f"from a different model")
-        buf = (ckpt.get("optimizer") or {}).get("momentum_buffer")
-        if buf is not None and len(buf) != n:
-            raise CheckpointError(f"checkpoint {ckpt.get('path', '')} holds a momentum buffer of "
-                                  f"{len(buf)} values but the model has {n} weights")
-        self.engine.set_state([float(w) for w in ckpt["weights"]],
-                              None if buf is None else [float(v) for v in buf])
-        self._momentum_started = buf is not None
+        try:
+            buffers, steps = self.optimizer.unpack_state(ckpt.get("optimizer") or
+                                                         {"type": self.optimizer.name}, n)
+        except ValueError as e:
+            raise CheckpointError(f"checkpoint {ckpt.get('path', '')} {e}") from None
+        # NOTE: SGD's state does not count steps; its update does not use the count.
+        self.engine.set_state([float(w) for w in ckpt["weights"]], buffers,
+                              ckpt["step"] if steps is None else steps)
         self._steps_at = (ckpt["step"], self.engine.version)
 
     def close(self):

@@ -79,8 +79,8 @@ def test_epoch_order_depends_only_on_seed_epoch_and_n():
     ("normalize", "minmax", "unknown normalize"),
     ("train_limit", 0, "whole number >= 1"),
     ("test_limit", 2.5, "whole number >= 1"),
-    ("validation", 1.0, "0 <= validation < 1"),
-    ("validation", -0.1, "0 <= validation < 1"),
+    ("validation", 1.0, r"validation must be < 1.0, got 1.0"),
+    ("validation", -0.1, r"validation must be >= 0.0, got -0.1"),
 ])
 def test_bad_values_are_config_errors_with_their_key(key, value, phrase):
     with pytest.raises(ConfigError, match=phrase) as err:

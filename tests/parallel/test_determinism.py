@@ -41,6 +41,22 @@ def test_start_methods_match_in_process(tmp_path, method):
     assert pooled["weights_sha256"] == serial["weights_sha256"]
 
 
+ADAM = {"lr": 0.01, "momentum": 0.0, "nesterov": False, "betas": [0.8, 0.99]}
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.parametrize("optimizer, decay", [("adam", 1e-3), ("adamw", 0.1)])
+def test_adam_at_0_and_2_workers_gives_identical_weights(tmp_path, method, optimizer, decay):
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"{method} is not available here")
+    cfg = tiny_dict(optimizer=optimizer, weight_decay=decay, **ADAM)
+    serial = run(tmp_path, "serial", cfg, workers=0)
+    pooled = run(tmp_path, method, cfg, workers=2, start_method=method)
+    assert pooled["weights_sha256"] == serial["weights_sha256"]
+    # a different optimiser really ran: not SGD's weights
+    assert serial["weights_sha256"] != run(tmp_path, "sgd", tiny_dict(), workers=0)["weights_sha256"]
+
+
 def test_default_start_method_and_uneven_micro_batches(tmp_path):
     # 16 samples in micro-batches of 5: 5+5+5+1, spread over 3 workers.
     cfg = tiny_dict(micro_batch=5, epochs=1)

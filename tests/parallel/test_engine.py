@@ -45,7 +45,7 @@ def test_every_task_type_has_one_handler_and_others_are_refused():
 def test_the_shared_layout_puts_each_vector_after_the_previous_one():
     model = model_with()
     p = model.num_params()
-    layout = SharedLayout(p, slots=3)
+    layout = SharedLayout(p, slots=3, buffers=1)
     assert (layout.state_bytes, layout.grads_bytes) == (8 * 4 * p, 8 * 5 * p)
     compute = layout.private_compute(model, {}, None)
     values = {"slot 2": compute.grads[2 * p:], "mean": compute.mean, "prefix": compute.prefix}
@@ -54,7 +54,7 @@ def test_the_shared_layout_puts_each_vector_after_the_previous_one():
     compute.prefix[p - 1] = 2.5
     raw = memoryview(compute.grads.obj).cast("d")  # the whole gradient buffer
     assert raw[3 * p] == 1.5 and raw[5 * p - 1] == 2.5
-    compute.momentum(1)[0] = 7.0
+    compute.buffer(0, 1)[0] = 7.0
     assert compute.state[3 * p] == 7.0
     SharedLayout.release(compute)
     with pytest.raises(ValueError):

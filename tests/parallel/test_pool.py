@@ -9,7 +9,7 @@ import time
 import pytest
 
 from paracnn.parallel import Engine, WorkerError, WorkerTaskError
-from paracnn.parallel.pool import describe_exit
+from paracnn.parallel.failures import describe_exit
 
 from .helpers import REPO, datasets, model_with, pid_alive, read_line, shm_exists
 from .killer import Boom, Killer

@@ -1,4 +1,4 @@
-"""The optimiser step in the engine: summed and applied slice by slice, bit for bit like SGD.step."""
+"""The optimiser step in the engine: summed and applied slice by slice, bit for bit like the optimiser's step."""
 
 import os
 import random
@@ -7,7 +7,7 @@ from array import array
 
 import pytest
 
-from paracnn.optim import SGD, clip_grad_norm
+from paracnn.optim import SGD, Adam, AdamW, clip_grad_norm
 from paracnn.parallel import Engine
 from paracnn.parallel import engine as engine_module
 from paracnn.parallel import plan
@@ -18,11 +18,23 @@ from .helpers import datasets, model_with
 from .killer import Sleepy
 
 OPTIMIZERS = {
-    "plain": {},
-    "momentum": {"momentum": 0.9},
-    "nesterov+decay": {"momentum": 0.8, "nesterov": True, "weight_decay": 1e-3},
-    "decay": {"weight_decay": 0.05},
+    "plain": (SGD, {}),
+    "momentum": (SGD, {"momentum": 0.9}),
+    "nesterov+decay": (SGD, {"momentum": 0.8, "nesterov": True, "weight_decay": 1e-3}),
+    "decay": (SGD, {"weight_decay": 0.05}),
+    "adam+decay": (Adam, {"weight_decay": 0.01}),
+    "adamw": (AdamW, {"betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1}),
 }
+
+
+def make(name):
+    kind, kwargs = OPTIMIZERS[name]
+    return kind(**kwargs)
+
+
+def buffers_of(opt):
+    """The buffers the optimiser's own ``step`` kept, as ``Engine.get_buffers`` gives them."""
+    return {name: getattr(opt, name) for name in opt.buffer_names}
 
 
 class KillingSGD(SGD):
@@ -32,7 +44,7 @@ class KillingSGD(SGD):
         super().__init__(**kw)
         self.marker, self.parent_pid = str(marker), parent_pid
 
-    def update(self, weights, grads, buf, lr):
+    def update(self, weights, grads, buffers, lr, step):
         if os.getpid() != self.parent_pid and os.path.exists(self.marker):
             try:
                 os.unlink(self.marker)
@@ -40,42 +52,42 @@ class KillingSGD(SGD):
                 pass  # another worker took the hit
             else:
                 os.kill(os.getpid(), signal.SIGKILL)
-        return super().update(weights, grads, buf, lr)
+        return super().update(weights, grads, buffers, lr, step)
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-def test_sliced_apply_is_bit_identical_to_sgd_step(name):
+def test_sliced_apply_is_bit_identical_to_the_optimizers_step(name):
     rng = random.Random(name)
     model = model_with()
     p = model.num_params()
     weights = [rng.gauss(0, 1) for _ in range(p)]
     grads = [[rng.gauss(0, 1) for _ in range(p)] for _ in range(3)]
-    opt = SGD(**OPTIMIZERS[name])
+    opt = make(name)
     reference = weights
     for g in grads:
         reference = opt.step(reference, g, lr=0.1)
 
-    state = memoryview(array("d", bytes(8 * 4 * p)))
-    compute = Compute(model, state, None, {}, SGD(**OPTIMIZERS[name]))
+    state = memoryview(array("d", bytes(8 * 2 * (1 + len(opt.buffer_names)) * p)))
+    compute = Compute(model, state, None, {}, make(name))
     compute.weights(0)[:] = array("d", weights)
     cuts = [0, 1, 7, 20, 33, p]
     for version, g in enumerate(grads):
         for lo, hi in zip(cuts, cuts[1:]):
-            assert compute.apply(version, lo, hi, g[lo:hi], 0.1) == (True, True)
+            assert compute.apply(version, lo, hi, g[lo:hi], 0.1, version + 1) == (True, True)
     assert compute.weights(len(grads)).tolist() == reference
-    if opt.momentum:
-        assert compute.momentum(len(grads)).tolist() == opt.buf
+    for i, buf in enumerate(buffers_of(opt).values()):
+        assert compute.buffer(i, len(grads)).tolist() == buf
     # the previous version's weights are still there, untouched (double buffering)
     assert compute.weights(len(grads) - 1).tolist() != reference
 
 
-def reference_steps(model, batches, lr, clip, **opt):
-    """Gradient from the engine, then clip_grad_norm and SGD.step in this process: the old path.
+def reference_steps(model, batches, lr, clip, kind=SGD, **opt):
+    """Gradient from the engine, then clip_grad_norm and the optimiser's own step in this process.
 
     NOTE: an in-process engine loads weights into ``model`` itself; the model's weights are
     put back afterwards, so callers start from the same initial weights.
     """
-    sgd = SGD(**opt)
+    sgd = kind(**opt)
     initial = list(model.get_weights())
     weights = initial
     with Engine(model, datasets(), workers=0, batch_size=12, micro_batch=2, seed=5) as engine:
@@ -86,27 +98,28 @@ def reference_steps(model, batches, lr, clip, **opt):
                 grad, _ = clip_grad_norm(grad, clip)
             weights = sgd.step(weights, grad, lr)
     model.set_weights(initial)
-    return weights, sgd.buf
+    return weights, buffers_of(sgd)
 
 
+@pytest.mark.parametrize("name", ["nesterov+decay", "adam+decay", "adamw"])
 @pytest.mark.parametrize("clip", [None, 0.05, 100.0], ids=["no-clip", "clipping", "clip-inactive"])
-def test_engine_steps_match_the_reference_at_every_worker_count(monkeypatch, clip):
+def test_engine_steps_match_the_reference_at_every_worker_count(monkeypatch, clip, name):
     monkeypatch.setattr(plan, "REDUCE_SLICE", 4)  # 51 parameters, up to 13 slices
     model = model_with()
     batches = [range(3, 15), range(20, 31), range(0, 12)]
-    opt = {"momentum": 0.9, "nesterov": True, "weight_decay": 1e-3}
+    kind, opt = OPTIMIZERS[name]
     initial = list(model.get_weights())
-    weights, buf = reference_steps(model, batches, 0.3, clip, **opt)
+    weights, buf = reference_steps(model, batches, 0.3, clip, kind, **opt)
     for workers in (0, 1, 2, 3):
         with Engine(model, datasets(), workers=workers, batch_size=12, micro_batch=2, seed=5,
-                    optimizer=SGD(**opt), start_method="fork") as engine:
+                    optimizer=kind(**opt), start_method="fork") as engine:
             engine.set_state(initial)
             for epoch, indices in enumerate(batches):
                 out = engine.step(indices, epoch, 0.3, clip=clip)
                 assert out.diverged is None
                 assert (out.grad_norm is not None) == bool(clip)
             assert engine.get_weights() == weights, workers
-            assert engine.get_momentum() == buf, workers
+            assert engine.get_buffers() == buf and engine.steps == len(batches), workers
             if workers > 1:
                 assert len(engine.reduce_slices) == min(plan.SLICES_PER_WORKER * workers, 13)
 
@@ -132,10 +145,10 @@ def test_a_step_that_is_not_finite_keeps_the_last_weights(workers):
                 optimizer=SGD(momentum=0.5), start_method="fork") as engine:
         engine.set_state(list(model.get_weights()))
         assert engine.step(range(12), 0, 0.1).diverged is None
-        good, good_buf, version = engine.get_weights(), engine.get_momentum(), engine.version
+        good, good_buf, version = engine.get_weights(), engine.get_buffers(), engine.version
         out = engine.step(range(12), 0, float("inf"))  # every weight with a gradient overflows
         assert out.diverged == "weights"
-        assert (engine.get_weights(), engine.get_momentum(), engine.version) == (good, good_buf, version)
+        assert (engine.get_weights(), engine.get_buffers(), engine.version) == (good, good_buf, version)
         engine.set_state([float("nan")] * len(good), good_buf)
         assert engine.step(range(12), 0, 0.1).diverged == "loss"
 
@@ -146,7 +159,7 @@ def test_a_gradient_that_is_not_finite_is_reported_not_applied():
     compute = Compute(model, memoryview(array("d", bytes(8 * 4 * p))), None, {}, SGD())
     g = [0.0] * p
     g[5] = float("nan")
-    assert compute.apply(0, 0, p, g, 0.1) == (False, False)
+    assert compute.apply(0, 0, p, g, 0.1, 1) == (False, False)
 
 
 @pytest.mark.parametrize("clip", [None, 0.05], ids=["fused", "after-a-reduce-pass"])
@@ -167,17 +180,21 @@ def test_a_worker_killed_during_the_update_is_replaced_and_the_slice_recomputed(
         marker.touch()
         engine.step(batches[1], 1, 0.3, clip=clip)
         assert not marker.exists()  # a worker really died in the update
-        assert engine.get_weights() == weights and engine.get_momentum() == buf
+        assert engine.get_weights() == weights and engine.get_buffers() == buf
     assert len(messages) == 1 and "killed by signal 9 (SIGKILL)" in messages[0], messages
 
 
-def test_set_state_checks_lengths():
+def test_set_state_checks_lengths_and_names():
     model = model_with()
-    with Engine(model, datasets(), workers=0, batch_size=12) as engine:
-        with pytest.raises(ValueError, match="momentum holds 3 values, the model has 51"):
-            engine.set_state(model.get_weights(), [0.0] * 3)
-        engine.set_state(model.get_weights())
-        assert engine.get_momentum() == [0.0] * 51
+    with Engine(model, datasets(), workers=0, batch_size=12, optimizer=Adam()) as engine:
+        with pytest.raises(ValueError, match="exp_avg_sq holds 3 values, the model has 51"):
+            engine.set_state(model.get_weights(), {"exp_avg_sq": [0.0] * 3})
+        with pytest.raises(ValueError, match="the optimizer keeps only"):
+            engine.set_state(model.get_weights(), {"momentum_buffer": [0.0] * 51})
+        engine.set_state(model.get_weights(), {"exp_avg": [1.0] * 51}, steps=7)
+        assert engine.get_buffers() == {"exp_avg": [1.0] * 51, "exp_avg_sq": [0.0] * 51}
+        engine.set_weights([0.5] * 51)  # keeps the optimiser's state
+        assert engine.get_buffers()["exp_avg"] == [1.0] * 51 and engine.steps == 7
 
 
 def test_prefix_sums_give_the_bits_of_the_whole_reduction():
@@ -220,7 +237,7 @@ def test_an_idle_worker_lets_the_parent_sum_the_finished_slots(monkeypatch, tmp_
                 optimizer=SGD(momentum=0.9), start_method="fork") as engine:
         engine.set_state(initial)
         engine.step(batches[0], 0, 0.3)
-        assert engine.get_weights() == weights and engine.get_momentum() == buf
+        assert engine.get_weights() == weights and engine.get_buffers() == buf
     # slots 0..4 were all done before slot 5: every slice got summed that far
     assert calls and calls[-1] == [5] * len(engine.reduce_slices)
 
@@ -283,7 +300,7 @@ def test_one_task_at_a_time_gives_the_same_bits(monkeypatch):
         engine.set_state(initial)
         for epoch, indices in enumerate(batches):
             engine.step(indices, epoch, 0.3)
-        assert engine.get_weights() == weights and engine.get_momentum() == buf
+        assert engine.get_weights() == weights and engine.get_buffers() == buf
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -295,20 +312,23 @@ def test_an_empty_batch_and_a_closed_engine_are_refused(workers):
     with pytest.raises(ValueError, match="at least one sample"):
         engine.step([], 0, 0.1)
     engine.step(range(12), 0, 0.1)
-    weights, buf = engine.get_weights(), engine.get_momentum()
+    weights, buf = engine.get_weights(), engine.get_buffers()
     engine.close()
     # the last state stays readable; work is refused with a clear message
-    assert engine.get_weights() == weights and engine.get_momentum() == buf
+    assert engine.get_weights() == weights and engine.get_buffers() == buf
     for call in (lambda: engine.step(range(12), 0, 0.1), lambda: engine.evaluate("test"),
                  lambda: engine.set_weights(weights)):
         with pytest.raises(RuntimeError, match="this Engine is closed"):
             call()
 
 
-def test_without_momentum_the_momentum_buffer_reads_zeros():
+def test_without_momentum_the_engine_keeps_no_buffer():
     model = model_with()
     with Engine(model, datasets(), workers=0, batch_size=12, micro_batch=2) as engine:
-        engine.set_state(list(model.get_weights()), [1.0] * 51)
+        with pytest.raises(ValueError, match="the optimizer keeps only"):
+            engine.set_state(list(model.get_weights()), {"momentum_buffer": [1.0] * 51})
+        engine.set_state(list(model.get_weights()))
         for _ in range(3):
             engine.step(range(12), 0, 0.1)
-            assert engine.get_momentum() == [0.0] * 51
+            assert engine.get_buffers() == {}
+        assert len(engine.compute.state) == 2 * 51  # two weight versions, nothing else

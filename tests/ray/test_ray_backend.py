@@ -52,6 +52,16 @@ def test_ray_training_is_bit_identical_to_in_process(ray_cluster, tmp_path):
     assert on_ray["final"]["test_loss"] == here["final"]["test_loss"]  # evaluation on the actors too
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_ray_training_with_adam_is_bit_identical_to_in_process(ray_cluster, tmp_path, optimizer):
+    cluster, _ = ray_cluster
+    adam = {"optimizer": optimizer, "lr": 0.01, "momentum": 0.0, "nesterov": False, "weight_decay": 0.01}
+    config = tiny_config(backend="ray", ray_address=cluster.address, **adam)
+    on_ray = train(config, workers=2, run_dir=tmp_path / "ray", progress=False, log=quiet)
+    here = train(tiny_config(**adam), workers=0, run_dir=tmp_path / "here", progress=False, log=quiet)
+    assert on_ray["weights_sha256"] == here["weights_sha256"]
+
+
 def kill_during_step(backend, monkeypatch, at, fault):
     """Call ``fault()`` when the ``at``-th result of the run arrives (others are then in flight)."""
     record, calls = backend._record, []
