@@ -178,7 +178,7 @@ def test_keys_the_chosen_optimizer_does_not_use_are_named_in_a_warning(tmp_path)
     # acceptance runs configs/tiny.yaml with --set train.optimizer=adam.
     from paracnn.config import config_from_dict
     from paracnn.optim import unused_keys
-    from paracnn.trainer import Trainer
+    from paracnn.training.step import Trainer
 
     assert unused_keys({"optimizer": "adam", "momentum": 0.9, "nesterov": True, "eps": 1e-6}, "train.") == [
         "train.momentum 0.9 is SGD's; adam does not use it", "train.nesterov True is SGD's; adam does not use it"]

@@ -46,9 +46,9 @@ def test_a_mid_epoch_checkpoint_of_checkpoint_every_resumes_to_the_same_weights(
                                                                                 monkeypatch):
     # The run goes on to the end; a copy of its folder taken just after the mid-epoch
     # checkpoint of step 2 is then resumed, as after a crash at that point.
-    import paracnn.run
+    import paracnn.runfolder
 
-    real, run, copy = paracnn.run.save_checkpoint, tmp_path / "run", tmp_path / "crashed"
+    real, run, copy = paracnn.runfolder.save_checkpoint, tmp_path / "run", tmp_path / "crashed"
 
     def save_and_copy(path, **state):
         out = real(path, **state)
@@ -56,10 +56,10 @@ def test_a_mid_epoch_checkpoint_of_checkpoint_every_resumes_to_the_same_weights(
             shutil.copytree(run, copy)
         return out
 
-    monkeypatch.setattr(paracnn.run, "save_checkpoint", save_and_copy)
+    monkeypatch.setattr(paracnn.runfolder, "save_checkpoint", save_and_copy)
     full = train(config_from_dict(tiny_dict(checkpoint_every=2, **ADAM)), workers=2, run_dir=run,
                  progress=False, log=quiet)
-    monkeypatch.setattr(paracnn.run, "save_checkpoint", real)
+    monkeypatch.setattr(paracnn.runfolder, "save_checkpoint", real)
     assert full["weights_sha256"] == straight["weights_sha256"]  # checkpointing changes nothing
     assert load_checkpoint(copy / "checkpoints" / "last.json")["step_in_epoch"] == 2
     resumed = train(None, resume=copy, workers=0, progress=False, log=quiet)
