@@ -38,6 +38,7 @@ from paracnn.checkpoint import load_checkpoint
 from paracnn.compare import compare
 from paracnn.config import Override, load_config
 from paracnn.errors import ParacnnError
+from paracnn.runfolder import count
 from paracnn.signals import ignore_signals_outside_the_run
 from paracnn.train import TrainingInterrupted, train
 
@@ -59,7 +60,6 @@ class StudyError(ParacnnError):
 
 def main(argv=None):
     args = parse_args(argv)
-    ignore_signals_outside_the_run()
     try:
         levels = parse_levels(args.levels)
         workers = parse_workers(args.workers)
@@ -175,7 +175,7 @@ def train_one(args, run_dir, config, workers, name, kind, level):
         ckpt = load_checkpoint(last)
         epochs, saved = config.data["train"]["epochs"], ckpt["config"]["train"]["epochs"]
         if saved != epochs:
-            raise StudyError(f"{run_dir} holds a run of {saved} epochs, not {epochs}; give another "
+            raise StudyError(f"{run_dir} holds a run of {count(saved, 'epoch')}, not {epochs}; give another "
                              f"--out, or the same --epochs as before to reuse it")
         resume = run_dir
     start = time.perf_counter()
@@ -257,4 +257,7 @@ def _number(value):
 
 
 if __name__ == "__main__":
+    # NOTE: as paracnn train does: a signal outside a run (between runs) must not end the study
+    # with a traceback; inside one, the run saves a checkpoint, and rerunning resumes it.
+    ignore_signals_outside_the_run()
     sys.exit(main())
