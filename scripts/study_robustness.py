@@ -34,10 +34,10 @@ import sys
 import time
 from pathlib import Path
 
-from paracnn.checkpoint import load_checkpoint
+from paracnn.checkpoint import load_checkpoint, resume_config
 from paracnn.compare import compare
 from paracnn.config import Override, load_config
-from paracnn.errors import ParacnnError
+from paracnn.errors import CheckpointError, ParacnnError
 from paracnn.runfolder import count
 from paracnn.signals import ignore_signals_outside_the_run
 from paracnn.train import TrainingInterrupted, train
@@ -143,7 +143,7 @@ def overrides(args, kind, level):
     # NOTE: both keys are set in every run, so the clean run is clean whatever the config holds.
     for each, path in KEYS.items():
         fraction = level / 100 if each == kind else 0.0
-        ovs.append(Override(f"--levels (the {each}_{level:g}pct run)", path, fraction))
+        ovs.append(Override(f"--levels ({each} {fraction:g})", path, fraction))
     return ovs
 
 
@@ -175,18 +175,17 @@ def train_one(args, run_dir, config, workers, name, kind, level):
         ckpt = load_checkpoint(last)
         epochs, saved = config.data["train"]["epochs"], ckpt["config"]["train"]["epochs"]
         if saved != epochs:
-            raise StudyError(f"{run_dir} holds a run of {count(saved, 'epoch')}, not {epochs}; give another "
-                             f"--out, or the same --epochs as before to reuse it")
+            raise StudyError(f"{run_dir} holds a run of {count(saved, 'epoch')}, not {epochs}; give "
+                             f"another --out, or the same --epochs as before to reuse it")
+        try:
+            resume_config(config, ckpt)
+        except CheckpointError as e:
+            raise StudyError(f"cannot reuse {run_dir} for the {name} run: {e}; give another --out")
         resume = run_dir
     start = time.perf_counter()
-    try:
-        result = train(config, workers=workers, run_dir=run_dir, resume=resume,
-                       data_dir=args.data_dir, progress=False, log=log, overwrite=resume is None,
-                       backend=args.backend, address=args.address)
-    except ParacnnError as e:
-        if resume is not None and not isinstance(e, TrainingInterrupted):
-            raise StudyError(f"cannot reuse {run_dir} for the {name} run: {e}; give another --out")
-        raise
+    result = train(config, workers=workers, run_dir=run_dir, resume=resume, data_dir=args.data_dir,
+                   progress=False, log=log, overwrite=resume is None, backend=args.backend,
+                   address=args.address)
     if result["finished_before"]:
         how = "reused"
         log(f"reused the finished run in {run_dir}")

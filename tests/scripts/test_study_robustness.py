@@ -182,3 +182,7 @@ def test_an_out_that_is_a_file_or_holds_other_epochs_is_refused(study, tmp_path,
     assert module.main(["--config", TINY, "--epochs", "2", "--levels", "20", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert f"{out / 'clean'} holds a run of 1 epoch, not 2" in err and err.count("\n") == 1
+    assert module.main([*QUICK, "--validation", "0.2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"study_robustness: cannot reuse {out / 'clean'} for the clean run: ")
+    assert "data.validation" in err and err.count("\n") == 1
