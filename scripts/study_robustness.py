@@ -54,10 +54,6 @@ SEED_001_NAME = {"jitter": "noise", "corrupt": "corrupt"}
 KEYS = {"jitter": ("data", "augment", "jitter"), "corrupt": ("data", "label_noise")}
 
 
-class StudyError(ParacnnError):
-    """A study option or output folder is unusable; exit 2."""
-
-
 def main(argv=None):
     args = parse_args(argv)
     try:
@@ -109,7 +105,7 @@ def parse_levels(text):
     except ValueError:
         levels = None
     if not levels or any(not 0 < v < 100 for v in levels) or len(set(levels)) != len(levels):
-        raise StudyError(f"--levels {text!r} is not a list of different percentages between 0 and "
+        raise ParacnnError(f"--levels {text!r} is not a list of different percentages between 0 and "
                          f"100; write them comma-separated, e.g. --levels 5,10,15,20")
     return [int(v) if v == int(v) else v for v in levels]
 
@@ -119,7 +115,7 @@ def parse_workers(text):
         return text
     if text.isdigit():
         return int(text)
-    raise StudyError(f"--workers {text!r} is not a number of worker processes; give 0, 1, 2, ... "
+    raise ParacnnError(f"--workers {text!r} is not a number of worker processes; give 0, 1, 2, ... "
                      f"or auto")
 
 
@@ -151,7 +147,7 @@ def run_study(args, levels, workers):
     """Train (or reuse) every run, then measure each one's drift from the clean run; the rows."""
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        raise StudyError(f"--out {out} is a file; give a folder for the study's runs")
+        raise ParacnnError(f"--out {out} is a file; give a folder for the study's runs")
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, kind, level in runs(levels):
@@ -175,12 +171,12 @@ def train_one(args, run_dir, config, workers, name, kind, level):
         ckpt = load_checkpoint(last)
         epochs, saved = config.data["train"]["epochs"], ckpt["config"]["train"]["epochs"]
         if saved != epochs:
-            raise StudyError(f"{run_dir} holds a run of {count(saved, 'epoch')}, not {epochs}; give "
+            raise ParacnnError(f"{run_dir} holds a run of {count(saved, 'epoch')}, not {epochs}; give "
                              f"another --out, or the same --epochs as before to reuse it")
         try:
             resume_config(config, ckpt)
         except CheckpointError as e:
-            raise StudyError(f"cannot reuse {run_dir} for the {name} run: {e}; give another --out")
+            raise ParacnnError(f"cannot reuse {run_dir} for the {name} run: {e}; give another --out")
         resume = run_dir
     start = time.perf_counter()
     result = train(config, workers=workers, run_dir=run_dir, resume=resume, data_dir=args.data_dir,
