@@ -71,8 +71,8 @@ def main(argv=None):
     table = format_table(rows)
     print(table)
     (out / "robustness.md").write_text(table + "\n", encoding="utf-8")
-    (out / "robustness.json").write_text(json.dumps(summary(args, levels, rows), indent=1) + "\n",
-                                         encoding="utf-8")
+    about = summary(args, levels, workers, rows)
+    (out / "robustness.json").write_text(json.dumps(about, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {out / 'robustness.md'} and {out / 'robustness.json'}")
     return 0
 
@@ -226,13 +226,20 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def summary(args, levels, rows):
-    """What ``robustness.json`` holds: the settings, the interpreter and the rows."""
+def summary(args, levels, workers, rows):
+    """What ``robustness.json`` holds: the settings, this process's interpreter and the rows."""
     return {"config": args.config, "epochs": rows[0]["epochs"], "levels": levels,
             "validation": args.validation, "train_limit": args.train_limit,
-            "test_limit": args.test_limit, "workers": args.workers, "backend": args.backend,
-            "interpreter": f"{platform.python_implementation()} {platform.python_version()}",
-            "rows": rows}
+            "test_limit": args.test_limit, "workers": workers, "backend": args.backend,
+            "interpreter": interpreter(), "rows": rows}
+
+
+def interpreter():
+    """``CPython 3.11.9`` or ``PyPy 7.3.11 (Python 3.9.16)``."""
+    pypy = getattr(sys, "pypy_version_info", None)
+    if pypy is not None:
+        return f"PyPy {pypy.major}.{pypy.minor}.{pypy.micro} (Python {platform.python_version()})"
+    return f"{platform.python_implementation()} {platform.python_version()}"
 
 
 def _level(text):

@@ -126,7 +126,9 @@ def test_pass_through_options_reach_training(tmp_path):
         assert record["workers"] == 2 and record["samples"] == 80  # 100 images, 20 held out
         evaluated = json.loads((out / name / "checkpoints" / "last.json").read_text())
         assert evaluated["config"]["data"]["test_limit"] == 30
-    assert [r["workers"] for r in _json(out)["rows"]] == [2, 2, 2]
+    about = _json(out)
+    assert about["workers"] == 2 and [r["workers"] for r in about["rows"]] == [2, 2, 2]
+    assert about["train_limit"] == 100 and about["test_limit"] == 30 and about["validation"] == 0.2
 
 
 def test_data_dir_reaches_training(tmp_path, monkeypatch):
