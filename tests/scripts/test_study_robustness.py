@@ -159,6 +159,32 @@ def test_backend_and_address_reach_training(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1 and "pip install" in err and "ray" in err
 
 
+class Recorder:
+    """Stands in for paracnn.train.train: records what it was given, then stops the study."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, config, **kwargs):
+        from paracnn.errors import ParacnnError
+
+        self.calls.append((config, kwargs))
+        raise ParacnnError("stopped by the test")
+
+
+def test_every_training_option_is_handed_to_train(tmp_path, capsys):
+    module = _module()
+    module.train = recorder = Recorder()
+    code = module.main([*QUICK, "--out", str(tmp_path / "o"), "--workers", "3", "--backend", "ray",
+                        "--address", "10.0.0.1:6379", "--data-dir", str(tmp_path / "d")])
+    assert code == 2 and capsys.readouterr().err == "study_robustness: stopped by the test\n"
+    (config, kwargs), = recorder.calls
+    assert (kwargs["workers"], kwargs["backend"], kwargs["address"], kwargs["data_dir"]) == (
+        3, "ray", "10.0.0.1:6379", str(tmp_path / "d"))
+    assert kwargs["run_dir"] == tmp_path / "o" / "clean" and kwargs["resume"] is None
+    assert config.data["data"]["validation"] == 0.1 and config.data["train"]["epochs"] == 1
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--levels", "5,x"], "--levels '5,x' is not a list of different percentages"),
     (["--levels", "0,10"], "--levels '0,10' is not a list of different percentages"),
