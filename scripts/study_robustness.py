@@ -105,8 +105,8 @@ def parse_levels(text):
     except ValueError:
         levels = None
     if not levels or any(not 0 < v < 100 for v in levels) or len(set(levels)) != len(levels):
-        raise ParacnnError(f"--levels {text!r} is not a list of different percentages between 0 and "
-                         f"100; write them comma-separated, e.g. --levels 5,10,15,20")
+        raise ParacnnError(f"--levels {text!r} is not a list of different percentages between 0 "
+                           f"and 100; write them comma-separated, e.g. --levels 5,10,15,20")
     return [int(v) if v == int(v) else v for v in levels]
 
 
@@ -115,8 +115,8 @@ def parse_workers(text):
         return text
     if text.isdigit():
         return int(text)
-    raise ParacnnError(f"--workers {text!r} is not a number of worker processes; give 0, 1, 2, ... "
-                     f"or auto")
+    raise ParacnnError(f"--workers {text!r} is not a number of worker processes; give 0, 1, 2, "
+                       f"... or auto")
 
 
 def runs(levels):
@@ -171,8 +171,8 @@ def train_one(args, run_dir, config, workers, name, kind, level):
         ckpt = load_checkpoint(last)
         epochs, saved = config.data["train"]["epochs"], ckpt["config"]["train"]["epochs"]
         if saved != epochs:
-            raise ParacnnError(f"{run_dir} holds a run of {count(saved, 'epoch')}, not {epochs}; give "
-                             f"another --out, or the same --epochs as before to reuse it")
+            raise ParacnnError(f"{run_dir} holds a run of {count(saved, 'epoch')}, not {epochs}; "
+                               f"give another --out, or the same --epochs as before to reuse it")
         try:
             resume_config(config, ckpt)
         except CheckpointError as e:
