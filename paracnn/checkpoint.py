@@ -1,7 +1,8 @@
 """Checkpoints: one JSON file holding everything needed to continue a run exactly.
 
-Also the run folder helpers: :func:`default_run_dir` and :func:`resume_config`
-(:mod:`paracnn.runfolder` guards a folder that already holds a run).
+Also what a checkpoint says about its run: :func:`resume_config`,
+:func:`resolve_checkpoint_path` and :func:`run_dir_of` (:mod:`paracnn.runfolder`
+creates run folders and guards one that already holds a run).
 
 Layout (``"schema": 1``)::
 
@@ -18,7 +19,8 @@ Layout (``"schema": 1``)::
      "rng": null,           # every random draw derives from (seed, epoch, index)
      "progress": {...},     # running sums of the epoch in progress
      "metrics": {...},      # the last epoch's metrics
-     "best": {...}}         # best-so-far accuracy, to keep best.json consistent
+     "best": {...}}         # the best epoch so far on the validation split (metric, value,
+                            # epoch), to keep best.json consistent; null without one
 
 ``params`` names each tensor of the vector in order, as PyTorch's
 ``nn.Sequential`` of the same layers names it (see
@@ -36,11 +38,11 @@ import json
 import math
 import os
 import tempfile
-import time
 from pathlib import Path
 
 from . import __version__
 from .errors import CheckpointError
+from .layer import format_shape
 
 SCHEMA = 1
 #: train keys that may differ between a checkpoint's config and the config resuming it.
@@ -264,20 +266,16 @@ def check_fits(ckpt, model):
         if theirs == ours:
             continue
         if theirs is None:
-            what = f"the model's tensor {ours[0]} {_fmt(ours[1])} is not in the checkpoint"
+            what = f"the model's tensor {ours[0]} {format_shape(ours[1])} is not in the checkpoint"
         elif ours is None:
-            what = f"the checkpoint's tensor {theirs[0]} {_fmt(theirs[1])} is not in the model"
+            what = f"the checkpoint's tensor {theirs[0]} {format_shape(theirs[1])} is not in the model"
         elif theirs[0] == ours[0]:
-            what = (f"tensor {ours[0]} is {_fmt(theirs[1])} in the checkpoint but {_fmt(ours[1])} "
+            what = (f"tensor {ours[0]} is {format_shape(theirs[1])} in the checkpoint but {format_shape(ours[1])} "
                     f"in the model")
         else:
-            what = (f"tensor #{j} is {theirs[0]} {_fmt(theirs[1])} in the checkpoint but {ours[0]} "
-                    f"{_fmt(ours[1])} in the model")
+            what = (f"tensor #{j} is {theirs[0]} {format_shape(theirs[1])} in the checkpoint but {ours[0]} "
+                    f"{format_shape(ours[1])} in the model")
         raise CheckpointError(f"checkpoint {path} was saved from a different model: {what}; {advice}")
-
-
-def _fmt(shape):
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 def resolve_checkpoint_path(path):
@@ -328,27 +326,3 @@ def resume_config(config, ckpt):
                                                      if k in given["data"]}},
               "train": {**saved["train"], **{k: given["train"][k] for k in RESUME_FREE}}}
     return config_from_dict(merged, name=getattr(config, "path", ckpt["path"]))
-
-
-def default_run_dir(config, root="runs"):
-    """Create and return a new ``runs/<config stem>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``... if taken).
-
-    The folder is created here, with ``mkdir`` that fails if it exists, so two
-    runs started in the same second (even in two processes) never share one.
-    """
-    path = str(getattr(config, "path", "") or "")
-    stem = Path(path).stem if path and not path.startswith("<") else "run"
-    return create_new_folder(Path(root) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-
-
-def create_new_folder(base):
-    """Create ``base``, or ``base-2``, ``base-3``... whichever is free first; return it."""
-    base.parent.mkdir(parents=True, exist_ok=True)
-    candidate, n = base, 1
-    while True:
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            n += 1
-            candidate = base.with_name(f"{base.name}-{n}")

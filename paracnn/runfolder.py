@@ -17,7 +17,7 @@ import os
 import time
 from pathlib import Path
 
-from .checkpoint import atomic_write_text, check_fits, create_new_folder, default_run_dir, save_checkpoint
+from .checkpoint import atomic_write_text, check_fits, save_checkpoint
 from .training.early_stopping import BestEpoch
 from .errors import CheckpointError, RunError
 from .monitor import MetricsWriter, StepsWriter
@@ -226,3 +226,27 @@ def write_advice(error):
 def count(n, noun):
     """``1 epoch``, ``2 epochs``."""
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def default_run_dir(config, root="runs"):
+    """Create and return a new ``runs/<config stem>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``... if taken).
+
+    The folder is created here, with ``mkdir`` that fails if it exists, so two
+    runs started in the same second (even in two processes) never share one.
+    """
+    path = str(getattr(config, "path", "") or "")
+    stem = Path(path).stem if path and not path.startswith("<") else "run"
+    return create_new_folder(Path(root) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def create_new_folder(base):
+    """Create ``base``, or ``base-2``, ``base-3``... whichever is free first; return it."""
+    base.parent.mkdir(parents=True, exist_ok=True)
+    candidate, n = base, 1
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = base.with_name(f"{base.name}-{n}")

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from paracnn import checkpoint
-from paracnn.checkpoint import default_run_dir
+from paracnn.runfolder import default_run_dir
 from paracnn.cli import main
 from paracnn.runfolder import RunFolderTaken
 from paracnn.train import train
