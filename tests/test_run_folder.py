@@ -8,10 +8,9 @@ import threading
 import pytest
 import yaml
 
-from paracnn import checkpoint
-from paracnn.runfolder import default_run_dir
+from paracnn import runfolder
 from paracnn.cli import main
-from paracnn.runfolder import RunFolderTaken
+from paracnn.runfolder import RunFolderTaken, default_run_dir
 from paracnn.train import train
 
 from .parallel.helpers import quiet, tiny_config, tiny_dict
@@ -99,7 +98,7 @@ def test_a_folder_without_a_run_is_used(tmp_path):
 
 
 def test_default_run_folders_never_collide_even_in_the_same_second(tmp_path, monkeypatch):
-    monkeypatch.setattr(checkpoint.time, "strftime", lambda fmt: "20260101-120000")
+    monkeypatch.setattr(runfolder.time, "strftime", lambda fmt: "20260101-120000")
     config = tiny_config()
     found = []
 
