@@ -5,7 +5,7 @@ write doubles in shared memory. Under PyPy (7.3) writes through it are fast,
 but reads go element by element through a generic path: copying 44,426
 weights out takes about 2.2 ms, against 0.03 ms for ``array.frombytes`` on the
 same bytes viewed as ``'B'``. A worker reads the weights, the gradient slots
-and the momentum every step, so :func:`paracnn.parallel.shm.double_view` hands
+and the optimiser's buffers every step, so :func:`paracnn.parallel.shm.double_view` hands
 out this class under PyPy instead.
 
 It supports what the engine does with a view: ``len``, indexing, slicing (a

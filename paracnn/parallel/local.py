@@ -68,15 +68,16 @@ class InProcess:
 class LocalPool:
     """``--workers N``: N processes of a :class:`WorkerPool` over shared memory.
 
-    The weights, momentum, gradient slots and the datasets' bytes live in
+    The weights, the optimiser's buffers (momentum, Adam's moments), gradient
+    slots and the datasets' bytes live in
     shared blocks, written once by this process; tasks carry indices only.
 
     With two or more workers, the rest of the step runs in the workers too: each
     "update" task adds one slice of the parameter vector over all slots, applies
-    the optimiser to that slice and writes the new weights and momentum into
+    the optimiser to that slice and writes the new weights and buffers into
     shared memory (a reduce-scatter with the update fused in). The parent's
     serial work per step is then a few small messages, not passes over every
-    parameter. The weights and momentum are **double-buffered**: step ``v`` reads
+    parameter. The weights and buffers are **double-buffered**: step ``v`` reads
     buffer ``v % 2`` and writes the other, and the parent publishes version
     ``v + 1`` only once every slice is done and finite, so a worker that dies
     mid-update has its slice recomputed to the same bits, and a NaN leaves the

@@ -32,7 +32,7 @@ class WorkerSetup:
         state_name, grads_name: the shared state and gradient blocks.
         layout: the :class:`~paracnn.parallel.layout.SharedLayout` of those blocks.
         datasets: ``{split: SharedImageSet}`` handles.
-        optimizer: the :class:`~paracnn.optim.SGD` that update tasks apply.
+        optimizer: the optimiser (SGD, Adam or AdamW) whose update the update tasks apply.
     """
 
     def __init__(self, model, state_name, grads_name, layout, datasets, optimizer):
