@@ -69,8 +69,8 @@ class LocalPool:
     """``--workers N``: N processes of a :class:`WorkerPool` over shared memory.
 
     The weights, the optimiser's buffers (momentum, Adam's moments), gradient
-    slots and the datasets' bytes live in
-    shared blocks, written once by this process; tasks carry indices only.
+    slots and the datasets' bytes live in shared blocks, written once by this
+    process; tasks carry indices only.
 
     With two or more workers, the rest of the step runs in the workers too: each
     "update" task adds one slice of the parameter vector over all slots, applies
