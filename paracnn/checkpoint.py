@@ -162,20 +162,23 @@ def load_checkpoint(path, num_params=None):
                               f"{num_params}; it was saved from a different model")
     check_finite(weights, f"checkpoint {path} weights")
     _check_params(state, path)
-    _check_optimizer(state.get("optimizer") or {}, len(weights), path)
+    _check_optimizer(state.get("optimizer") or {}, len(weights), path, state["step"])
     state["path"] = str(path)
     return state
 
 
-def _check_optimizer(opt, num_params, path):
+def _check_optimizer(opt, num_params, path, step):
     """Each per-element buffer of the optimizer state (every key but ``type`` and ``step``) is
-    null or ``num_params`` finite numbers; ``step``, when present, a whole number."""
+    null or ``num_params`` finite numbers; ``step``, when present, the checkpoint's ``step``."""
     for name, buf in opt.items():
         # NOTE: "a momentum buffer of the wrong length", as SGD's checkpoints have always said
         what = "a momentum buffer" if name == "momentum_buffer" else f"an optimizer {name}"
         if name == "step" and (isinstance(buf, bool) or not isinstance(buf, int) or buf < 0):
             raise CheckpointError(f"checkpoint {path} has optimizer step {_short(buf)} (expected a "
                                   f"whole number >= 0); it is damaged")
+        if name == "step" and buf != step:  # NOTE: Adam's bias correction would silently differ
+            raise CheckpointError(f"checkpoint {path} has optimizer step {buf} but step {step}; "
+                                  f"they are always equal, so it is damaged")
         if name in ("type", "step") or buf is None:
             continue
         if not isinstance(buf, list) or len(buf) != num_params:

@@ -83,6 +83,8 @@ def test_resuming_an_sgd_run_with_adam_is_refused_in_one_line(tmp_path):
     (lambda o: o["exp_avg"].pop(), r"has an optimizer exp_avg of the wrong length \(.*, expected"),
     (lambda o: o["exp_avg_sq"].__setitem__(3, "x"), r"optimizer exp_avg_sq\[3\] is 'x'; expected a finite"),
     (lambda o: o.__setitem__("step", -1), "has optimizer step -1 .*; it is damaged"),
+    # Adam's bias correction needs t = the run's step: an off-by-one would resume silently wrong
+    (lambda o: o.__setitem__("step", o["step"] - 1), r"has optimizer step \d+ but step \d+; .* damaged"),
 ])
 def test_a_damaged_adam_state_is_one_clear_line(straight, tmp_path, damage, message):
     state = json.loads(open(f"{straight['run_dir']}/checkpoints/last.json").read())

@@ -10,13 +10,12 @@ into slot ``k``; the slots are then added in slot order::
 so ``--workers 0``, ``1``, ``2`` or ``4`` perform the very same floating-point
 operations in the same order and reach bit-identical weights.
 
-Where tasks run is the backend's business (:mod:`~paracnn.parallel.local`:
-in-process or a shared-memory worker pool, whose workers also reduce and
-update by slices; :mod:`~paracnn.parallel.ray_backend`: Ray actors). The rest
-is here, the same for all: micro-batches, the slot-order reduction, clipping
-and the update (sliced in the workers, or on this process's ``Compute``), the
-divergence check (the new version is published only when all is finite),
-evaluation chunks, and the published state.
+Where tasks run is the backend's business (:mod:`~paracnn.parallel.local`: in-process or a
+shared-memory worker pool, whose workers also reduce and update by slices;
+:mod:`~paracnn.parallel.ray_backend`: Ray actors). The rest is here, the same for all:
+micro-batches, the slot-order reduction, clipping and the update (sliced in the workers, or on
+this process's ``Compute``), the divergence check (the new version is published only when all is
+finite), evaluation chunks, and the published state.
 """
 
 import math
@@ -31,6 +30,7 @@ from .plan import auto_micro_batch, eval_chunks, micro_batches, reduce_slices
 from .protocol import EvalTask, ReduceTask, TrainTask, UpdateTask, run_task
 from .reduction import TailSums, all_finite
 from .step_stats import StepStats
+
 
 class EvaluationStopped(ParacnnError):
     """:meth:`Engine.evaluate` was told to stop (its ``should_stop`` returned True)."""
@@ -77,7 +77,7 @@ class Engine:
         self.slots = math.ceil(batch_size / self.micro_batch)
         self.version = 0
         self.task_seconds = 0.0  # mean busy seconds of the last step's micro-batches
-        self.steps = 0  # optimiser steps taken: the last update's step number (Adam's t)
+        self._set_at = (0, 0)  # (version, steps) at the last set_state: see steps
         self._closed = None  # after close(): the last weights and buffers, as lists
         layout = SharedLayout(p, self.slots, len(self.optimizer.buffer_names))
         options = dict(workers=workers, max_failures=max_failures, log=log, task_timeout=task_timeout)
@@ -116,8 +116,13 @@ class Engine:
             values = buffers.get(name)
             values = bytes(DOUBLE * self.num_params) if values is None else values
             self.compute.buffer(i, nxt)[:] = as_doubles(values, self.num_params, name)
-        self.version, self.steps = nxt, steps
+        self.version, self._set_at = nxt, (nxt, steps)
         return time.perf_counter() - start
+
+    @property
+    def steps(self):  # NOTE: derived from version, as the global step is: no signal can split the two
+        """Optimiser steps taken: the last update's step number (Adam's ``t``)."""
+        return self._set_at[1] + self.version - self._set_at[0]
 
     def set_weights(self, weights):
         """Publish ``weights`` (a list or array of floats), keeping the optimiser's state; seconds taken."""
@@ -141,10 +146,7 @@ class Engine:
             raise RuntimeError("this Engine is closed: its workers and shared memory are gone")
 
     def _train(self, indices, epoch, split, tail=None):
-        """Run the micro-batches of ``indices``: per-slot gradients, and the figures of :meth:`gradient`.
-
-        ``tail``: a :class:`TailSums` to run while a worker is idle at the end.
-        """
+        """Per-slot gradients of ``indices``' micro-batches (``tail``: a :class:`TailSums` for idle workers)."""
         self._check_open()
         if not indices:
             raise ValueError("a step needs at least one sample index")
@@ -176,11 +178,10 @@ class Engine:
     def gradient(self, indices, epoch, split="train"):
         """The mean gradient over ``indices`` at the current weights (no step is taken).
 
-        Returns a dict: ``grad`` (list of floats), ``loss_sum``, ``correct``,
-        ``samples``, ``wall`` (seconds from dispatch to the last result),
-        ``busy`` (worker compute seconds, summed), ``tail`` (seconds a worker
-        idled on average between its last result and the last one: load
-        imbalance, part of ``wall``; 0 in-process) and ``reduce`` (seconds).
+        Returns a dict: ``grad`` (list of floats), ``loss_sum``, ``correct``, ``samples``,
+        ``wall`` (seconds from dispatch to the last result), ``busy`` (worker compute seconds,
+        summed), ``tail`` (seconds a worker idled on average between its last result and the
+        last one: load imbalance, part of ``wall``; 0 in-process) and ``reduce`` (seconds).
         """
         tail = self._tail()
         out = self._train(list(indices), epoch, split, tail)
@@ -218,7 +219,6 @@ class Engine:
             out["diverged"] = self._update(out, lr, clip, tail)
         if out["diverged"] is None:
             self.version += 1
-            self.steps += 1
         compute = out["busy"] / max(1, self.workers)
         return StepStats(samples=out["samples"], loss_sum=out["loss_sum"], correct=out["correct"],
                          slots=out["slots"], compute=compute, tail=out["tail"],
