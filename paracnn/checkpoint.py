@@ -130,7 +130,9 @@ def load_checkpoint(path, num_params=None):
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {path} does not exist") from None
+        hint = ("; only a run with a validation split (data.validation) keeps a best.json: use "
+                f"{path.with_name('last.json')}" if path.name == "best.json" else "")
+        raise CheckpointError(f"checkpoint {path} does not exist{hint}") from None
     except OSError as e:
         raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror or e}") from None
     except UnicodeDecodeError:

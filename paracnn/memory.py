@@ -14,11 +14,18 @@ FLOAT_BYTES = 32
 #: for 8 micro-batches, ten gradient vectors) and two in each worker (its model's weights and
 #: gradients).
 PARENT_VECTORS, WORKER_VECTORS = 8, 2
+#: what each optimiser buffer past the first (Adam's second moment) adds in the parent: its list in
+#: an in-process update and its two float64 versions in the engine.
+BUFFER_VECTORS = 1.5
 
 
-def training_bytes(num_params, workers=0):
-    """Roughly the memory training ``num_params`` parameters takes, in bytes."""
-    return num_params * FLOAT_BYTES * (PARENT_VECTORS + WORKER_VECTORS * workers)
+def training_bytes(num_params, workers=0, buffers=1):
+    """Roughly the memory training ``num_params`` parameters takes, in bytes.
+
+    ``buffers``: the optimiser's per-parameter buffers (0 or 1 for SGD, 2 for Adam).
+    """
+    parent = PARENT_VECTORS + BUFFER_VECTORS * max(0, buffers - 1)
+    return int(num_params * FLOAT_BYTES * (parent + WORKER_VECTORS * workers))
 
 
 def available_memory():
@@ -38,6 +45,6 @@ def available_memory():
     return available
 
 
-def default_max_params(workers=0):
+def default_max_params(workers=0, buffers=1):
     """The most parameters that :func:`training_bytes` fits into :func:`available_memory`."""
-    return max(1, available_memory() // training_bytes(1, workers))
+    return max(1, available_memory() // training_bytes(1, workers, buffers))

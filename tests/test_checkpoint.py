@@ -88,8 +88,12 @@ def test_weights_must_fit_the_model(tmp_path):
     save(tmp_path / "c.json", [1.0, 2.0])
     with pytest.raises(CheckpointError, match="holds 2 weights but the model has 3"):
         load_checkpoint(tmp_path / "c.json", num_params=3)
-    with pytest.raises(CheckpointError, match="does not exist"):
+    with pytest.raises(CheckpointError, match="does not exist$"):
         load_checkpoint(tmp_path / "missing.json")
+    # a run without a validation split keeps no best.json: the error says so and names last.json
+    with pytest.raises(CheckpointError, match=r"best.json does not exist; only a run with a "
+                                              r"validation split .* use .*checkpoints/last.json$"):
+        load_checkpoint(tmp_path / "checkpoints" / "best.json")
 
 
 def test_diverged_weights_are_not_saved(tmp_path):

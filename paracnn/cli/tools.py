@@ -15,7 +15,7 @@ def register(command):
     p.add_argument("--images", type=int, default=4, metavar="N",
                    help="test images for the feature-map and saliency figures (default 4)")
     p.add_argument("--checkpoint", metavar="CKPT",
-                   help="the checkpoint to run (default RUN/checkpoints/best.json)")
+                   help="the checkpoint to run (default RUN/checkpoints/best.json, else last.json)")
     add_option(p, "--data-dir", help="the folder holding the datasets")
     p.set_defaults(handler=cmd_plot)
 

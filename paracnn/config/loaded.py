@@ -92,7 +92,7 @@ class Config:
         seed = self.data["train"]["seed"] if seed is None else seed
         limit = self.data["train"]["max_params"]
         try:
-            out = model.build(seed, limit or default_max_params(self._workers()))
+            out = model.build(seed, limit or default_max_params(self._workers(), self._buffers()))
         except ModelTooLarge as e:
             e = ModelTooLarge(f"{e.message}: {self._memory_advice(limit, e.total)}", key=e.key)
             raise self.locate(e, ("model",)) from None
@@ -110,11 +110,15 @@ class Config:
         from ..workers import resolve_workers
         return resolve_workers(None, self.data["train"])
 
+    def _buffers(self):
+        from ..optim import make_optimizer
+        return len(make_optimizer(self.data["train"]).buffer_names)
+
     def _memory_advice(self, limit, total):
         if limit:
             return "make the model smaller, or raise train.max_params"
         workers = self._workers()
-        return (f"training it would take about {_gb(training_bytes(total, workers))} GB as Python "
+        return (f"training it would take about {_gb(training_bytes(total, workers, self._buffers()))} GB as Python "
                 f"float lists ({workers} workers) but {_gb(available_memory())} GB of memory is "
                 f"available; make the model smaller, or set train.max_params "
                 f"(--set train.max_params=N) if you know it fits")
