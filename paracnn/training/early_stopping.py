@@ -107,7 +107,7 @@ class BestEpoch:
         """The one line a person reads when the run stops early."""
         r = self.record
         return (f"early stopping: {self.metric} has not improved by more than {self.min_delta:g} "
-                f"for {self.waited} epochs (patience {self.rule['patience']}); stopped after epoch "
+                f"for {_epochs(self.waited)} (patience {self.rule['patience']}); stopped after epoch "
                 f"{self.epochs_done} of {epochs}; best {self.metric} {r['value']:.4f} at epoch "
                 f"{r['epoch']}, kept in checkpoints/best.json")
 
@@ -122,6 +122,10 @@ class BestEpoch:
             return ("no validation split (data.validation is 0): no checkpoints/best.json is kept, "
                     "so that no epoch is chosen on the test set; set data.validation: 0.1 to keep "
                     "the best epoch")
-        stop = (f"; early stopping after {self.rule['patience']} epochs without an improvement of "
+        stop = (f"; early stopping after {_epochs(self.rule['patience'])} without an improvement of "
                 f"more than {self.min_delta:g}" if self.rule else "")
         return f"checkpoints/best.json keeps the epoch with the best {self.metric}{stop}"
+
+
+def _epochs(n):
+    return f"{n} epoch{'s' if n != 1 else ''}"
