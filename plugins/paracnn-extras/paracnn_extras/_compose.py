@@ -38,7 +38,7 @@ def inner_layer(j, spec, key="layers"):
     try:
         return type_name, cls.from_config(args)
     except ConfigError as e:
-        raise ConfigError(f"{what}: {e.message}", key=path + _as_path(e.key)) from None
+        raise ConfigError(f"{what}: {e.message}", key=path + e.key_path) from None
     except (TypeError, ValueError) as e:  # a layer that does not validate with ConfigError
         raise ConfigError(f"{what}: {type(e).__name__}: {e}", key=path) from None
 
@@ -62,12 +62,6 @@ def _check_arguments(cls, args, path, what):
                and p.name not in args]
     if missing:
         raise ConfigError(f"{what} needs {' and '.join(k + ':' for k in missing)}", key=path)
-
-
-def _as_path(key):
-    if key is None:
-        return ()
-    return (key,) if isinstance(key, (str, int)) else tuple(key)
 
 
 def inner_seed(seed, j):
