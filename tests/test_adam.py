@@ -190,7 +190,7 @@ def test_keys_the_chosen_optimizer_does_not_use_are_named_in_a_warning(tmp_path)
     lines = []
     with Trainer(config_from_dict(cfg), workers=0, log=lines.append):
         pass
-    assert "warning: train.momentum 0.9 is SGD's; adamw does not use it" in lines
+    assert "<dict>: warning: train.momentum 0.9 is SGD's; adamw does not use it" in lines
 
 
 def test_the_objects_apply_the_schemas_rules():

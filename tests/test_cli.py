@@ -176,6 +176,18 @@ def test_check_passes_for_every_shipped_config(config, capsys):
     assert "forward/backward: ok" in out and "gradient check: ok" in out
 
 
+def test_check_names_where_an_optimiser_setting_has_no_effect(capsys):
+    # tiny.yaml sets momentum and nesterov for SGD; with Adam they do nothing, and check says where
+    tiny = REPO / "configs/tiny.yaml"
+    assert main(["check", str(tiny), "--set", "train.optimizer=adam"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "warning" in ln]
+    momentum = next(i for i, ln in enumerate(tiny.read_text().splitlines(), 1) if "momentum:" in ln)
+    assert lines[0].startswith(f"{tiny}:{momentum}:") and lines[0].endswith(
+        "warning: train.momentum 0.9 is SGD's; adam does not use it"), lines
+    assert main(["check", str(tiny)]) == 0
+    assert "warning" not in capsys.readouterr().out
+
+
 def test_check_fails_with_status_1_on_a_wrong_gradient(tmp_path, capsys, monkeypatch):
     testing = pytest.importorskip("paracnn.testing")
     from paracnn.layers.relu import ReLU

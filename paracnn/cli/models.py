@@ -90,6 +90,8 @@ def cmd_check(args):
     config = load(args)
     model = config.build_model()
     print(f"config ok: {config.path}")
+    for line in config.warnings():
+        print(line)
     print_summary(summarize(config, model))
 
     rng = random.Random(config.data["train"]["seed"])

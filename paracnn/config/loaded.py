@@ -110,6 +110,15 @@ class Config:
         from ..workers import resolve_workers
         return resolve_workers(None, self.data["train"])
 
+    def warnings(self):
+        """One line per setting that has no effect (an optimiser key the optimiser ignores).
+
+        Each starts with the key's ``FILE:LINE:COL`` (or its ``--set``), as an error would.
+        """
+        from ..optim import unused_settings
+        return [f"{self.where(('train', key))}: warning: {line}"
+                for key, line in unused_settings(self.data["train"], prefix="train.")]
+
     def _buffers(self):
         from ..optim import make_optimizer
         return len(make_optimizer(self.data["train"]).buffer_names)

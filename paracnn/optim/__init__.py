@@ -23,12 +23,14 @@ and restore their state with the same ``pack_state``/``unpack_state``.
 from ..errors import ConfigError
 from .adam import Adam, AdamW
 from .base import Optimizer, clip_coef, clip_grad_norm, grad_norm
-from .rules import DEFAULTS, OPTIMIZERS, RULES, check_betas, check_combination, unused_keys
+from .rules import (DEFAULTS, OPTIMIZERS, RULES, check_betas, check_combination, unused_keys,
+                    unused_settings)
 from .schedule import SCHEDULES, Schedule
 from .sgd import SGD
 
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer", "Schedule", "make_optimizer", "clip_grad_norm",
-           "grad_norm", "clip_coef", "OPTIMIZERS", "SCHEDULES", "check_betas", "unused_keys"]
+           "grad_norm", "clip_coef", "OPTIMIZERS", "SCHEDULES", "check_betas", "unused_keys",
+           "unused_settings"]
 
 #: the class of each ``train.optimizer`` name.
 CLASSES = {"sgd": SGD, "adam": Adam, "adamw": AdamW}

@@ -56,8 +56,8 @@ def check_combination(values, prefix=""):
         raise ConfigError(f"{prefix}nesterov needs momentum > 0", key="nesterov")
 
 
-def unused_keys(values, prefix=""):
-    """One line per key set to other than its default that the chosen optimiser does not use.
+def unused_settings(values, prefix=""):
+    """``(key, line)`` per key set to other than its default that the chosen optimiser does not use.
 
     ``momentum`` and ``nesterov`` mean nothing to Adam and AdamW, ``betas`` and
     ``eps`` nothing to SGD. They are reported, not refused: every shipped
@@ -65,5 +65,10 @@ def unused_keys(values, prefix=""):
     """
     name = values.get("optimizer", "sgd")
     foreign, owner = (ADAM_KEYS, "Adam's") if name == "sgd" else (SGD_KEYS, "SGD's")
-    return [f"{prefix}{key} {values[key]!r} is {owner}; {name} does not use it"
+    return [(key, f"{prefix}{key} {values[key]!r} is {owner}; {name} does not use it")
             for key in foreign if key in values and values[key] != DEFAULTS[key]]
+
+
+def unused_keys(values, prefix=""):
+    """The lines of :func:`unused_settings`."""
+    return [line for _, line in unused_settings(values, prefix)]

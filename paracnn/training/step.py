@@ -18,7 +18,7 @@ from ..checkpoint import check_fits
 from ..contract import check_model_contract
 from ..errors import CheckpointError, ParacnnError
 from ..metrics import classification_report
-from ..optim import Schedule, make_optimizer, unused_keys
+from ..optim import Schedule, make_optimizer
 from ..parallel import Engine
 from ..parallel.tasks import all_finite  # noqa: F401 - re-exported by paracnn.train
 from ..workers import resolve_workers
@@ -72,8 +72,8 @@ class Trainer:
         self.log = log
         self.model = self.config.build_model(self.seed)
         self.optimizer = make_optimizer(tc)
-        for line in unused_keys(tc, prefix="train."):
-            log(f"warning: {line}")
+        for line in self.config.warnings():
+            log(line)
         # NOTE: before the data is loaded, so a missing extra fails at once
         self.backend = backend_spec(cfg, self.workers, backend, address)
         self.batch_size = tc["batch_size"]
