@@ -20,7 +20,6 @@ and restore their state with the same ``pack_state``/``unpack_state``.
   config schema applies too.
 """
 
-from ..errors import ConfigError
 from .adam import Adam, AdamW
 from .base import Optimizer, clip_coef, clip_grad_norm, grad_norm
 from .rules import (DEFAULTS, OPTIMIZERS, RULES, check_betas, check_combination, unused_keys,
