@@ -3,13 +3,15 @@
 Usage::
 
     PARACNN_DATA_DIR=/work/shared/data python scripts/study_robustness.py --out results/robustness \
-        [--config configs/lenet.yaml] [--epochs 1] [--levels 5,10,15,20] [--validation 0.1] \
-        [--train-limit N] [--test-limit N] [--workers 1] [--backend local|ray] [--address ADDR]
+        [--config configs/lenet.yaml] [--epochs 1] [--levels 5,10,15,20] [--chance 1e-6] \
+        [--validation 0.1] [--train-limit N] [--test-limit N] [--workers 1] [--backend local|ray] [--address ADDR]
 
-Nine runs of one config, seed and number of epochs (with the default levels):
-``clean``; ``jitter_<L>pct`` with ``data.augment.jitter`` at L %; and
-``corrupt_<L>pct`` with ``data.label_noise`` at L % (seed 001 calls these
-"noise" and "corrupt"). Every run gets the same ``data.validation``, given
+Ten runs of one config, seed and number of epochs (with the default levels):
+``clean``; ``chance``, the clean run with Gaussian noise of sigma 1e-6 on its
+inputs (``data.augment.noise``), whose drift is what chance alone does to SGD's
+path and the baseline every other drift is read against; ``jitter_<L>pct``
+with ``data.augment.jitter`` at L %; and ``corrupt_<L>pct`` with
+``data.label_noise`` at L % (seed 001 calls these "noise" and "corrupt"). Every run gets the same ``data.validation``, given
 here explicitly, so the study does not depend on what the config ships. Each
 run trains into ``OUT/<name>``; then the *final* weights of each run
 (``checkpoints/last.json``) are compared with the clean run's by
@@ -50,14 +52,18 @@ SEED_001 = {
                10: (10.930, 0.3904, 0.9350), 5: (8.755, 0.2985, 0.9526)},
 }
 SEED_001_NAME = {"jitter": "noise", "corrupt": "corrupt"}
-#: the config key each kind of perturbation sets.
-KEYS = {"jitter": ("data", "augment", "jitter"), "corrupt": ("data", "label_noise")}
+#: the config key each kind of perturbation sets, and what turns its level into the key's value.
+KEYS = {"jitter": (("data", "augment", "jitter"), 0.01), "corrupt": (("data", "label_noise"), 0.01),
+        "chance": (("data", "augment", "noise"), 1.0)}
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
         levels = parse_levels(args.levels)
+        if not 0 <= args.chance < 1:
+            raise ParacnnError(f"--chance {args.chance:g} is not a noise sigma in [0, 1); the "
+                               f"default 1e-6 is far below any image's detail, 0 leaves the run out")
         workers = parse_workers(args.workers)
         rows = run_study(args, levels, workers)
     except TrainingInterrupted as e:
@@ -86,6 +92,8 @@ def parse_args(argv):
     p.add_argument("--epochs", type=int, help="train.epochs for every run (default: the config's)")
     p.add_argument("--levels", default="5,10,15,20", help="percentages of jitter and of label "
                    "corruption, comma-separated (default 5,10,15,20)")
+    p.add_argument("--chance", type=float, default=1e-6, help="sigma of the input noise of the "
+                   "chance run (default 1e-6; 0 leaves the run out)")
     p.add_argument("--validation", type=float, default=0.1, help="data.validation for every run "
                    "(default 0.1)")
     p.add_argument("--train-limit", type=int, help="data.train_limit: train on the first N images")
@@ -119,9 +127,9 @@ def parse_workers(text):
                        f"... or auto")
 
 
-def runs(levels):
-    """``[(name, kind, level), ...]``: the clean run first, then jitter, then label corruption."""
-    out = [("clean", None, 0)]
+def runs(levels, chance=0.0):
+    """``[(name, kind, level), ...]``: the clean run first, the chance run, jitter, label corruption."""
+    out = [("clean", None, 0)] + ([("chance", "chance", chance)] if chance else [])
     for kind in ("jitter", "corrupt"):
         out += [(f"{kind}_{level:g}pct", kind, level) for level in levels]
     return out
@@ -137,9 +145,10 @@ def overrides(args, kind, level):
         if value is not None:
             ovs.append(Override(f"{option} {value}", ("data", key), value))
     # NOTE: both keys are set in every run, so the clean run is clean whatever the config holds.
-    for each, path in KEYS.items():
-        fraction = level / 100 if each == kind else 0.0
-        ovs.append(Override(f"--levels ({each} {fraction:g})", path, fraction))
+    for each, (path, scale) in KEYS.items():
+        value = level * scale if each == kind else 0.0
+        label = f"--chance {value:g}" if each == "chance" else f"--levels ({each} {value:g})"
+        ovs.append(Override(label, path, value))
     return ovs
 
 
@@ -150,7 +159,7 @@ def run_study(args, levels, workers):
         raise ParacnnError(f"--out {out} is a file; give a folder for the study's runs")
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for name, kind, level in runs(levels):
+    for name, kind, level in runs(levels, args.chance):
         config = load_config(args.config, overrides(args, kind, level))
         rows.append(train_one(args, out / name, config, workers, name, kind, level))
     clean = out / "clean"
@@ -190,9 +199,11 @@ def train_one(args, run_dir, config, workers, name, kind, level):
         log(f"{how} in {time.perf_counter() - start:.0f} s")
     history = result["history"]
     final = result["final"] or {}
-    return {"run": name, "seed_001": f"{SEED_001_NAME[kind]}_{level:g}pct" if kind else "clean",
+    return {"run": name,
+            "seed_001": f"{SEED_001_NAME[kind]}_{level:g}pct" if kind in SEED_001_NAME else name,
             "jitter": level / 100 if kind == "jitter" else 0.0,
-            "label_noise": level / 100 if kind == "corrupt" else 0.0, "how": how,
+            "label_noise": level / 100 if kind == "corrupt" else 0.0,
+            "noise": level if kind == "chance" else 0.0, "how": how,
             "epochs": result["epochs"], "val_accuracy": final.get("val_accuracy"),
             "val_loss": final.get("val_loss"),
             # NOTE: from metrics.jsonl, so a reused run reports the time it took when it trained.
@@ -228,7 +239,7 @@ def format_table(rows):
 
 def summary(args, levels, workers, rows):
     """What ``robustness.json`` holds: the settings, this process's interpreter and the rows."""
-    return {"config": args.config, "epochs": rows[0]["epochs"], "levels": levels,
+    return {"config": args.config, "epochs": rows[0]["epochs"], "levels": levels, "chance": args.chance,
             "validation": args.validation, "train_limit": args.train_limit,
             "test_limit": args.test_limit, "workers": workers, "backend": args.backend,
             "interpreter": interpreter(), "rows": rows}

@@ -15,9 +15,9 @@ from paracnn.train import train
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "study_robustness.py"
 TINY = str(REPO / "configs" / "tiny.yaml")
-#: three runs of one tiny epoch on generated data: clean, jitter_20pct, corrupt_20pct.
+#: four runs of one tiny epoch on generated data: clean, chance, jitter_20pct, corrupt_20pct.
 QUICK = ["--config", TINY, "--epochs", "1", "--levels", "20"]
-NAMES = ["clean", "jitter_20pct", "corrupt_20pct"]
+NAMES = ["clean", "chance", "jitter_20pct", "corrupt_20pct"]
 
 
 def _module():
@@ -45,23 +45,25 @@ def test_the_table_has_every_run_and_the_settings(study):
     out, stdout = study
     data = _json(out)
     assert [r["run"] for r in data["rows"]] == NAMES
-    assert [r["seed_001"] for r in data["rows"]] == ["clean", "noise_20pct", "corrupt_20pct"]
-    assert [(r["jitter"], r["label_noise"]) for r in data["rows"]] == [(0, 0), (0.2, 0), (0, 0.2)]
+    assert [r["seed_001"] for r in data["rows"]] == ["clean", "chance", "noise_20pct", "corrupt_20pct"]
+    assert [(r["jitter"], r["label_noise"], r["noise"]) for r in data["rows"]] == [
+        (0, 0, 0), (0, 0, 1e-6), (0.2, 0, 0), (0, 0.2, 0)]
     assert data["epochs"] == 1 and data["validation"] == 0.1 and data["levels"] == [20]
+    assert data["chance"] == 1e-6
     table = (out / "robustness.md").read_text(encoding="utf-8")
     assert table.strip() in stdout
     rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert [row.split(" | ")[0][2:] for row in rows] == NAMES
     # seed 001's Table 1 figures stand next to the runs it has
-    assert "noise_20pct: 12.354 / 0.4819 / 0.8966" in rows[1]
-    assert "corrupt_20pct: 13.990 / 0.5478 / 0.8474" in rows[2]
+    assert "noise_20pct: 12.354 / 0.4819 / 0.8966" in rows[2]
+    assert "corrupt_20pct: 13.990 / 0.5478 / 0.8474" in rows[3]
 
 
 def test_every_run_trained_with_its_perturbation_and_the_same_settings(study):
     out, _ = study
     configs = [load_config(out / name / "config.yaml").data for name in NAMES]
-    assert [(c["data"]["augment"]["jitter"], c["data"]["label_noise"]) for c in configs] == [
-        (0.0, 0.0), (0.2, 0.0), (0.0, 0.2)]
+    assert [(c["data"]["augment"]["jitter"], c["data"]["label_noise"], c["data"]["augment"]["noise"])
+            for c in configs] == [(0.0, 0.0, 0.0), (0.0, 0.0, 1e-6), (0.2, 0.0, 0.0), (0.0, 0.2, 0.0)]
     for c in configs:
         assert c["train"]["epochs"] == 1 and c["data"]["validation"] == 0.1
         assert c["train"]["seed"] == configs[0]["train"]["seed"]
@@ -97,7 +99,7 @@ def test_a_second_run_reuses_every_finished_run(study, tmp_path):
         assert f"[{name}] reused the finished run in {out / name}" in done.stdout
         assert (out / name / "checkpoints" / "last.json").stat().st_mtime_ns == stamps[name]
     after = _json(out)
-    assert [r["how"] for r in after["rows"]] == ["reused"] * 3
+    assert [r["how"] for r in after["rows"]] == ["reused"] * 4
     for a, b in zip(before["rows"], after["rows"]):
         assert {k: v for k, v in a.items() if k != "how"} == {k: v for k, v in b.items() if k != "how"}
 
@@ -116,6 +118,12 @@ def test_an_interrupted_run_is_resumed_to_the_same_weights(study, tmp_path):
     assert compare(tmp_path / "clean", out / "clean").overall.l2 == 0.0
 
 
+def test_chance_0_leaves_the_chance_run_out(tmp_path):
+    assert _module().main([*QUICK, "--levels", "20", "--chance", "0", "--out", str(tmp_path)]) == 0
+    assert [r["run"] for r in _json(tmp_path)["rows"]] == ["clean", "jitter_20pct", "corrupt_20pct"]
+    assert not (tmp_path / "chance").exists()
+
+
 def test_pass_through_options_reach_training(tmp_path):
     out = tmp_path / "out"
     code = _module().main([*QUICK, "--out", str(out), "--workers", "2", "--train-limit", "100",
@@ -127,7 +135,7 @@ def test_pass_through_options_reach_training(tmp_path):
         evaluated = json.loads((out / name / "checkpoints" / "last.json").read_text())
         assert evaluated["config"]["data"]["test_limit"] == 30
     about = _json(out)
-    assert about["workers"] == 2 and [r["workers"] for r in about["rows"]] == [2, 2, 2]
+    assert about["workers"] == 2 and [r["workers"] for r in about["rows"]] == [2] * len(NAMES)
     assert about["train_limit"] == 100 and about["test_limit"] == 30 and about["validation"] == 0.2
 
 
@@ -191,6 +199,7 @@ def test_every_training_option_is_handed_to_train(tmp_path, capsys):
     (["--levels", "10,10"], "--levels '10,10' is not a list of different percentages"),
     (["--workers", "two"], "--workers 'two' is not a number of worker processes"),
     (["--epochs", "0"], "--epochs 0"),
+    (["--chance", "-1"], "--chance -1 is not a noise sigma in [0, 1)"),
 ])
 def test_bad_options_are_one_line_and_exit_2(tmp_path, argv, message):
     done = subprocess.run([sys.executable, str(SCRIPT), "--config", TINY, "--out", str(tmp_path / "o"),
