@@ -21,32 +21,13 @@ from paracnn.testing import GradientCheckError, check_layer
 from paracnn.train import train
 
 from .conftest import skip_if_plugins_missing
+from .faults import config_with
 from .faults.contract import AssignsGrads, Scale, ShortDx, contract_registry
 from .parallel.helpers import tiny_dict
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 
-# The layer under test replaces `type: scale` on line 9, column 7.
-CONFIG = """\
-model:
-  input_shape: [1, 6, 6]
-  layers:
-    - type: conv2d
-      filters: 2
-      kernel_size: 3
-    - type: relu
-    - type: flatten
-    - type: scale
-    - type: dense
-      units: 3
-data:
-  dataset: synthetic
-  synthetic: {image_shape: [1, 6, 6], num_classes: 3, train_size: 16, test_size: 8}
-train:
-  epochs: 1
-  batch_size: 8
-"""
 BROKEN = [
     ("short_dx", r"backward\(\) must return dx with 32 values \(got 31\)"),
     ("assigns_grads", r"backward\(\) must add into grads\['a'\], not overwrite it"),
@@ -62,7 +43,7 @@ def registry(monkeypatch):
 
 def write(tmp_path, layer_type="scale"):
     path = tmp_path / "x.yaml"
-    path.write_text(CONFIG.replace("type: scale", f"type: {layer_type}"))
+    path.write_text(config_with(f"type: {layer_type}"))
     return path
 
 

@@ -27,6 +27,7 @@ from paracnn.registry import Registry, discover
 from paracnn.testing import check_layer
 
 from .faults import contract as contract_layers
+from .faults import LAYER_AT_LINE_9, config_with
 from .faults import layers as fault_layers
 from .faults.contract import ShortDx
 
@@ -35,26 +36,7 @@ DOC = (REPO / "docs" / "errors.md").read_text()
 SECTION = DOC.split("\n## Every error\n", 1)[1].split("\n## ", 1)[0]
 ROW = re.compile(r"^\| `([a-z0-9-]+)` \| `([\w.]+)` \| ([^|]+) \| `([^`]+)` \| ([^|]+) \|$", re.M)
 
-# A tiny model on synthetic data: layers[3] (line 9, column 7) is replaced per error.
-CONFIG = """\
-model:
-  input_shape: [1, 6, 6]
-  layers:
-    - type: conv2d
-      filters: 2
-      kernel_size: 3
-    - type: relu
-    - type: flatten
-    - {LAYER}
-    - type: dense
-      units: 3
-data:
-  dataset: synthetic
-  synthetic: {image_shape: [1, 6, 6], num_classes: 3, train_size: 16, test_size: 8}
-train:
-  epochs: 1
-  batch_size: 8
-"""
+CONFIG = LAYER_AT_LINE_9  # layers[3] (line 9, column 7) is replaced per error
 
 
 def rows():
@@ -138,7 +120,7 @@ class Env:
         self.path, self.monkeypatch = path, monkeypatch
 
     def config(self, layer="type: scale", text=CONFIG):
-        (self.path / "x.yaml").write_text(text.replace("{LAYER}", layer))
+        (self.path / "x.yaml").write_text(config_with(layer, text))
         return "x.yaml"
 
     def run(self, *args):

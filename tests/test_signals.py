@@ -100,9 +100,15 @@ def test_a_signal_during_evaluation_stops_it_with_a_checkpoint_and_is_not_a_comp
     wait_for(lambda: not any(map(pid_alive, workers)), "exit of the workers", None)
 
 
-def test_the_first_ctrl_c_while_training_says_what_will_happen_then_stops_after_the_step(tmp_path):
-    cfg = slow_dict(epochs=1, batch_size=48)  # ten long steps
+def ten_long_steps():
+    """One epoch of ten long steps: time to send signals while it trains."""
+    cfg = slow_dict(epochs=1, batch_size=48)
     cfg["data"]["synthetic"].update(train_size=480, test_size=8)
+    return cfg
+
+
+def test_the_first_ctrl_c_while_training_says_what_will_happen_then_stops_after_the_step(tmp_path):
+    cfg = ten_long_steps()
     proc, run = start(tmp_path, cfg)
     try:
         wait_for(lambda: len(rows(run)) >= 1, "finished step", proc)
@@ -118,8 +124,7 @@ def test_the_first_ctrl_c_while_training_says_what_will_happen_then_stops_after_
 
 
 def test_a_second_ctrl_c_drops_the_step_in_progress_and_saves_the_last_finished_one(tmp_path):
-    cfg = slow_dict(epochs=1, batch_size=48)  # ten long steps
-    cfg["data"]["synthetic"].update(train_size=480, test_size=8)
+    cfg = ten_long_steps()
     proc, run = start(tmp_path, cfg)
     try:
         wait_for(lambda: len(rows(run)) >= 1, "finished step", proc)
