@@ -20,7 +20,7 @@ resumed run keeps counting where it stopped.
 
 from functools import partial
 
-from ..errors import ConfigError
+from ..config.checks import check_choice
 from ..layer import check_float, check_int
 
 #: the scores early stopping can watch, and whether higher is better.
@@ -31,16 +31,9 @@ DEFAULT_MONITOR = "val_accuracy"
 DEFAULTS = {"monitor": "val_loss", "patience": 2, "min_delta": 0.0}
 
 
-def _check_monitor(name, value):
-    if value not in MONITORS:
-        raise ConfigError(f"{name} must be one of {', '.join(MONITORS)} (a score of the validation "
-                          f"split), got {value!r}")
-    return value
-
-
 #: the rules of ``train.early_stopping``'s keys, for :mod:`paracnn.config.schema`.
 RULES = {
-    "monitor": _check_monitor,
+    "monitor": partial(check_choice, options=tuple(MONITORS)),
     "patience": partial(check_int, minimum=0),
     "min_delta": partial(check_float, low=0.0),
 }
