@@ -18,7 +18,7 @@ from ..training import early_stopping
 from ..errors import ConfigError
 from ..intervals import check_every
 from ..layer import check_bool, check_float, check_int, format_shape
-from ..optim.rules import DEFAULTS as OPTIMIZER_DEFAULTS, OPTIMIZERS, RULES as OPTIMIZER_RULES
+from ..optim.rules import DEFAULTS as OPTIMIZER_DEFAULTS, RULES as OPTIMIZER_RULES
 from ..optim.rules import check_combination
 from ..optim.schedule import SCHEDULE_RULES, SCHEDULES, WARMUP_RULE, check_schedule  # noqa: F401
 from .checks import (apply_rules, check_at, check_choice, check_keys, check_shape, check_text,
@@ -65,8 +65,7 @@ def _check_workers(name, value):
 TRAIN_RULES = {
     "epochs": positive_int,
     "batch_size": positive_int,
-    "optimizer": partial(check_choice, options=OPTIMIZERS),  # NOTE: with "did you mean"
-    **{k: OPTIMIZER_RULES[k] for k in ("lr", "momentum", "nesterov", "weight_decay")},
+    **{k: OPTIMIZER_RULES[k] for k in ("optimizer", "lr", "momentum", "nesterov", "weight_decay")},
     "seed": partial(check_int, minimum=0),
     "workers": _check_workers,
     "micro_batch": optional_positive_int,

@@ -21,10 +21,13 @@ SGD_KEYS, ADAM_KEYS = ("momentum", "nesterov"), ("betas", "eps")
 
 
 def check_optimizer(name, value):
-    """``train.optimizer``: one of :data:`OPTIMIZERS`."""
-    if value not in OPTIMIZERS:
-        raise ConfigError(f"{name} must be one of {', '.join(OPTIMIZERS)}, got {value!r}", key=name)
-    return value
+    """``train.optimizer``: one of :data:`OPTIMIZERS` (the error suggests the closest)."""
+    from ..config.checks import check_choice  # NOTE: here, as paracnn.config imports this module
+
+    try:
+        return check_choice(name, value, OPTIMIZERS)
+    except ConfigError as e:
+        raise ConfigError(e.message, key=name) from None
 
 
 def check_betas(name, value):
