@@ -7,7 +7,7 @@ The time split of an epoch (all seconds of parent wall-clock time unless said)::
                           workers, summed and divided by the number of workers
                           (with --workers 0, the in-process compute time)
     wait_seconds          the rest of the gradient phase: waiting for the slowest
-                          worker, pipes and scheduling (gradient wall - compute - broadcast)
+                          worker, hand-overs and scheduling (gradient wall - compute - broadcast)
     broadcast_seconds     Ray only (--backend ray): putting the weights into Ray's
                           object store, once per step. Always 0 on the local backend,
                           where nothing is broadcast: workers read the weights from

@@ -59,6 +59,11 @@ def summary(result):
            f"before") + f") = {100 * parallel_ms / 1e3 / s['step_seconds']:.2f} % of the serial step",
         f"wait per step at {p} workers: {1e3 * last['wait_seconds']:.1f} ms, of it "
         f"{1e3 * last['tail_seconds']:.1f} ms idle tail (load imbalance; the rest is messages)",
+        "fixed cost per step (step - compute): serial " + f"{1e3 * s['fixed_seconds']:.2f} ms, "
+        + ", ".join(f"{r['workers']} workers {1e3 * r['fixed_seconds']:.2f} ms "
+                    f"(rel.eff {pct(r['relative_efficiency'])})" for r in result["runs"]),
+        "fixed-cost model, predicted speedup on dedicated cores: "
+        + ", ".join(f"{k}: {v:.1f}x" for k, v in result["fixed_cost"]["predicted_speedup"].items()),
     ]
     return lines
 
@@ -69,22 +74,31 @@ MEDIAN_KEYS = (("speedup", "speedup {:.3f}"), ("calibration_speedup", "hw x {:.3
                ("karp_flatt", "Karp-Flatt raw {:.2%}"), ("karp_flatt_calibrated", "calibrated {:.2%}"),
                ("reduce_update_seconds", "reduce + update {:.4f} s"),
                ("presum_seconds", "pre-summed during wait {:.4f} s"), ("wait_seconds", "wait {:.4f} s"),
-               ("tail_seconds", "of it idle tail {:.4f} s"))
+               ("tail_seconds", "of it idle tail {:.4f} s"), ("fixed_seconds", "fixed cost {:.4f} s"),
+               ("result_wait_seconds", "result wait {:.4f} s"))
 
 
-def medians_line(results):
-    """One line: the median over ``results`` of each of :data:`MEDIAN_KEYS` at the largest worker count
-    (prefixed with the backend when the results say which)."""
-    last = [r["runs"][-1] for r in results]
-    parts = []
-    for key, fmt in MEDIAN_KEYS:
-        values = [run[key] for run in last if run.get(key) is not None]
-        if values:
-            parts.append(fmt.format(statistics.median(values)))
+def medians_lines(results):
+    """One line per worker count: the median over ``results`` of each of :data:`MEDIAN_KEYS`
+    (prefixed with the backend when the results say which), then the predictions' medians."""
     serial = statistics.median(r["serial"]["samples_per_second"] for r in results)
+    fixed = statistics.median(r["serial"]["fixed_seconds"] for r in results)
     backend = f"{results[0]['backend']}: " if results[0].get("backend") else ""
-    return (f"{backend}median of {len(results)} runs at {last[0]['workers']} workers: serial {serial:.1f} "
-            f"samples/s, " + ", ".join(parts))
+    lines = [f"{backend}median of {len(results)} runs: serial {serial:.1f} samples/s, fixed cost "
+             f"{1e3 * fixed:.2f} ms"]
+    for i, run in enumerate(results[0]["runs"]):
+        same = [r["runs"][i] for r in results]
+        parts = []
+        for key, fmt in MEDIAN_KEYS:
+            values = [x[key] for x in same if x.get(key) is not None]
+            if values:
+                parts.append(fmt.format(statistics.median(values)))
+        lines.append(f"{backend}  {run['workers']} workers: " + ", ".join(parts))
+    for label, key in (("calibrated Amdahl", "amdahl"), ("fixed-cost model", "fixed_cost")):
+        pred = {k: statistics.median(r[key]["predicted_speedup"].get(k, 0.0) for r in results)
+                for k in results[0][key]["predicted_speedup"]}
+        lines.append(f"{backend}  {label}, predicted speedup: " + ", ".join(f"{k}: {v:.1f}x" for k, v in pred.items()))
+    return lines
 
 
 def main():
@@ -130,7 +144,7 @@ def main():
     if len(results) > len(backends):
         print()
         for backend in backends:
-            print(medians_line([r for r in results if r["backend"] == backend]))
+            print("\n".join(medians_lines([r for r in results if r["backend"] == backend])))
     if args.json:
         write_json({"profiles": results}, args.json)
     if args.plot:

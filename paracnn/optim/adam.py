@@ -11,6 +11,7 @@ import math
 from itertools import repeat
 from operator import add, mul, sub, truediv
 
+from ..kernels import JIT
 from .base import Optimizer
 from .rules import RULES
 
@@ -48,6 +49,8 @@ class Adam(Optimizer):
 
     def update(self, weights, grads, buffers, lr, step):
         """See :meth:`Optimizer.update <paracnn.optim.base.Optimizer.update>`; ``buffers`` is ``(m, v)``."""
+        if JIT:
+            return self._update_loop(weights, grads, buffers, lr, step)
         beta1, beta2 = self.betas
         g = grads
         if self.weight_decay and self.decoupled:
@@ -65,6 +68,34 @@ class Adam(Optimizer):
         root = math.sqrt(1.0 - beta2 ** step)
         denom = map(add, map(truediv, map(math.sqrt, v), repeat(root)), repeat(self.eps))
         return list(map(sub, weights, map(truediv, map(mul, m, repeat(step_size)), denom))), (m, v)
+
+
+    def _update_loop(self, weights, grads, buffers, lr, step):
+        """:meth:`update` as one indexed loop, for PyPy's JIT: the same operations per element,
+        in the same order, so the same bits."""
+        beta1, beta2 = self.betas
+        wd, decoupled, eps = self.weight_decay, self.decoupled, self.eps
+        decay = 1.0 - lr * wd
+        step_size = lr / (1.0 - beta1 ** step)
+        root = math.sqrt(1.0 - beta2 ** step)
+        c1, c2 = 1.0 - beta1, 1.0 - beta2
+        old_m, old_v = buffers
+        n = len(weights)
+        new_w, m, v = [0.0] * n, [0.0] * n, [0.0] * n
+        sqrt = math.sqrt
+        for i in range(n):
+            w, g = weights[i], grads[i]
+            if wd and decoupled:
+                w = w * decay
+            elif wd:
+                g = g + w * wd
+            e = old_m[i] if old_m is not None else 0.0
+            s = old_v[i] if old_v is not None else 0.0
+            mi = e + (g - e) * c1
+            vi = s * beta2 + (g * c2) * g
+            m[i], v[i] = mi, vi
+            new_w[i] = w - (mi * step_size) / (sqrt(vi) / root + eps)
+        return new_w, (m, v)
 
 
 class AdamW(Adam):

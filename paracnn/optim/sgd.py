@@ -9,6 +9,7 @@
 from itertools import repeat
 from operator import add, mul, sub
 
+from ..kernels import JIT
 from .base import Optimizer
 from .rules import RULES, check_combination
 
@@ -45,6 +46,8 @@ class SGD(Optimizer):
 
     def update(self, weights, grads, buffers, lr, step):
         """See :meth:`Optimizer.update <paracnn.optim.base.Optimizer.update>`; ``step`` is unused."""
+        if JIT:
+            return self._update_loop(weights, grads, buffers, lr)
         g = grads
         if self.weight_decay:
             g = list(map(add, g, map(mul, weights, repeat(self.weight_decay))))
@@ -54,3 +57,26 @@ class SGD(Optimizer):
         buf = list(map(add, map(mul, buf, repeat(self.momentum)), g))
         d = list(map(add, g, map(mul, buf, repeat(self.momentum)))) if self.nesterov else buf
         return list(map(sub, weights, map(mul, d, repeat(lr)))), (buf,)
+
+    def _update_loop(self, weights, grads, buffers, lr):
+        """:meth:`update` as one indexed loop, for PyPy's JIT (chained maps stay opaque to it):
+        the same operations per element, in the same order, so the same bits."""
+        wd, m, nesterov = self.weight_decay, self.momentum, self.nesterov
+        n = len(weights)
+        new_w = [0.0] * n
+        buf = None
+        if m:
+            old = buffers[0]
+            buf = [0.0] * n
+        for i in range(n):
+            g = grads[i]
+            if wd:
+                g = g + weights[i] * wd
+            if m:
+                b = (old[i] * m if old is not None else 0.0 * m) + g
+                buf[i] = b
+                d = g + b * m if nesterov else b
+            else:
+                d = g
+            new_w[i] = weights[i] - d * lr
+        return new_w, (() if not m else (buf,))

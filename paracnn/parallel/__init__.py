@@ -8,9 +8,12 @@ In the order a step passes through it:
   (:mod:`~paracnn.parallel.reduction`), clips, updates and checks the result.
 - :mod:`~paracnn.parallel.protocol`: the named tasks and results, and the one
   dispatch table every backend uses.
+- :mod:`~paracnn.parallel.scheduler`: the one dispatch loop, and the
+  :class:`~paracnn.parallel.scheduler.Backend` seam every backend fills in.
 - :mod:`~paracnn.parallel.local`: the backends of one machine, in-process or
-  a :class:`WorkerPool` (:mod:`~paracnn.parallel.pool`, processes, pipes,
-  replacement of dead workers; :mod:`~paracnn.parallel.worker`, the worker loop;
+  a :class:`WorkerPool` (:mod:`~paracnn.parallel.pool`, processes with
+  shared-memory mailboxes and semaphores, :mod:`~paracnn.parallel.mailbox`;
+  :mod:`~paracnn.parallel.worker`, the worker loop;
   :mod:`~paracnn.parallel.failures`, how a failure is reported)
   over shared memory (:mod:`~paracnn.parallel.layout`,
   :mod:`~paracnn.parallel.shm`, :mod:`~paracnn.parallel.datasets`).

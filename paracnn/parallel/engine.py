@@ -27,7 +27,7 @@ from .layout import DOUBLE, SharedLayout, as_doubles
 from .local import InProcess, LocalPool
 from . import plan
 from .plan import auto_micro_batch, eval_chunks, micro_batches, reduce_slices
-from .protocol import EvalTask, ReduceTask, TrainTask, UpdateTask, run_task
+from .protocol import EvalTask, ReduceTask, TrainTask, UpdateResult, UpdateTask, run_task
 from .reduction import TailSums, all_finite
 from .step_stats import StepStats
 
@@ -84,12 +84,14 @@ class Engine:
         if workers == 0:
             self.backend = InProcess(model, datasets, layout, self.optimizer)
         elif backend is None:
+            # NOTE: the mailboxes' records are sized for the largest task of this engine
+            items = max(self.micro_batch, eval_batch or plan.EVAL_CHUNK)
             self.backend = LocalPool(model, datasets, layout, self.optimizer, start_method=start_method,
-                                     **options)
+                                     items=items, **options)
         else:
             self.backend = backend.open(model, datasets, layout, self.optimizer, **options)
         self.compute, self.datasets = self.backend.compute, self.backend.datasets
-        self.reduce_slices = reduce_slices(p, workers if self.backend.sliced else 0)
+        self.reduce_slices = reduce_slices(p, workers if self.backend.sliced else 0, plan.usable_cpus())
 
     @property
     def pool(self):
@@ -146,7 +148,8 @@ class Engine:
             raise RuntimeError("this Engine is closed: its workers and shared memory are gone")
 
     def _train(self, indices, epoch, split, tail=None):
-        """Per-slot gradients of ``indices``' micro-batches (``tail``: a :class:`TailSums` for idle workers)."""
+        """The micro-batches of ``indices`` into their gradient slots; a :class:`StepStats` of the
+        gradient phase (``tail``: a :class:`TailSums` for idle workers)."""
         self._check_open()
         if not indices:
             raise ValueError("a step needs at least one sample index")
@@ -156,24 +159,42 @@ class Engine:
                              f"the engine has {self.slots}")
         tasks = [TrainTask(k, self.version, split, self.seed, epoch, chunk, k)
                  for k, chunk in enumerate(chunks)]
+        backend = self.backend
         start = time.perf_counter()
-        results = self.backend.run(tasks, tail, depth=1 if self.task_seconds > plan.LONG_TASK else None)
+        results = backend.run(tasks, tail, depth=1 if self.task_seconds > plan.LONG_TASK else None)
         wall = time.perf_counter() - start
-        idle = self.backend.tail_idle / self.backend.size if self.backend.size else 0.0
+        n = max(1, backend.size)
+        busy = sum(r.busy for r in results)
+        self.task_seconds = busy / len(results)
+        compute = busy / max(1, self.workers)
         loss_sum = 0.0
         for r in results:
             loss_sum += r.loss_sum
-        busy = sum(r.busy for r in results)
-        self.task_seconds = busy / len(results) if results else 0.0
-        return {"loss_sum": loss_sum, "correct": sum(r.correct for r in results), "samples": len(indices),
-                "wall": wall, "busy": busy, "tail": idle, "slots": len(chunks),
-                "broadcast": self.backend.broadcast}
+        waited = (sum(t - r.finished for r, t in zip(results, backend.read_at)) / n
+                  if backend.same_clock else 0.0)
+        return StepStats(samples=len(indices), loss_sum=loss_sum, correct=sum(r.correct for r in results),
+                         slots=len(chunks), compute=compute, tail=backend.tail_idle / n if backend.size else 0.0,
+                         wait=wall - compute - backend.broadcast, broadcast=backend.broadcast,
+                         result_wait=max(0.0, waited),
+                         load_weights=sum(r.shm_read for r in results) / n,
+                         store_grads=sum(r.shm_write for r in results) / n)
 
-    def _run_slices(self, tasks):
-        """Reduce or update tasks: in the workers when the backend slices them, else here."""
+    def _run_slices(self, tasks, stats):
+        """Reduce or update tasks: in the workers when the backend slices them, else here; their
+        reduce, update and shared-memory seconds (per worker) are added to ``stats``."""
         if self.backend.sliced:
-            return self.backend.run(tasks)
-        return [run_task(self.compute, t) for t in tasks]
+            results, n = self.backend.run(tasks), self.backend.size
+        else:
+            results, n = [run_task(self.compute, t) for t in tasks], 1
+        for r in results:
+            if isinstance(r, UpdateResult):
+                io = r.shm_read + r.shm_write
+                stats.reduce += r.reduce / n
+                stats.shm_io += io / n
+                stats.update += (r.busy - r.reduce - io) / n
+            else:
+                stats.reduce += r.busy / n
+        return results
 
     def gradient(self, indices, epoch, split="train"):
         """The mean gradient over ``indices`` at the current weights (no step is taken).
@@ -184,19 +205,20 @@ class Engine:
         last one: load imbalance, part of ``wall``; 0 in-process) and ``reduce`` (seconds).
         """
         tail = self._tail()
-        out = self._train(list(indices), epoch, split, tail)
+        s = self._train(list(indices), epoch, split, tail)
         start = time.perf_counter()
-        out["grad"] = self._mean_gradient(out["slots"], float(out["samples"]), tail)
-        out["reduce"] = time.perf_counter() - start
-        return out
+        grad = self._mean_gradient(s.slots, float(s.samples), tail, s)
+        return {"grad": grad, "loss_sum": s.loss_sum, "correct": s.correct, "samples": s.samples,
+                "wall": s.wall, "busy": s.compute * max(1, self.workers), "tail": s.tail,
+                "reduce": time.perf_counter() - start}
 
     def _tail(self):  # NOTE: pre-summing pays only where the reduction runs in the workers
         return TailSums(self.compute, self.reduce_slices) if self.backend.sliced else None
 
-    def _mean_gradient(self, count, samples, tail):
+    def _mean_gradient(self, count, samples, tail, stats):
         """The mean of slots ``0..count-1`` as a list, reduced slice by slice into ``mean``."""
         self._run_slices([ReduceTask(k, count, samples, lo, hi, tail.done[k] if tail else 0)
-                          for k, (lo, hi) in enumerate(self.reduce_slices)])
+                          for k, (lo, hi) in enumerate(self.reduce_slices)], stats)
         return self.compute.mean.tolist()
 
     def step(self, indices, epoch, lr, clip=None, split="train"):
@@ -212,36 +234,32 @@ class Engine:
         the published step), ``diverged`` and ``grad_norm`` (only with ``clip``).
         """
         tail = self._tail()
-        out = self._train(list(indices), epoch, split, tail)
+        s = self._train(list(indices), epoch, split, tail)
         start = time.perf_counter()
-        out["diverged"] = "loss" if not math.isfinite(out["loss_sum"]) else None
-        if out["diverged"] is None:
-            out["diverged"] = self._update(out, lr, clip, tail)
-        if out["diverged"] is None:
+        s.diverged = "loss" if not math.isfinite(s.loss_sum) else None
+        if s.diverged is None:
+            s.diverged = self._update(s, lr, clip, tail)
+        if s.diverged is None:
             self.version += 1
-        compute = out["busy"] / max(1, self.workers)
-        return StepStats(samples=out["samples"], loss_sum=out["loss_sum"], correct=out["correct"],
-                         slots=out["slots"], compute=compute, tail=out["tail"],
-                         wait=out["wall"] - compute - out["broadcast"], broadcast=out["broadcast"],
-                         reduce_update=time.perf_counter() - start,
-                         presum=tail.seconds if tail is not None else 0.0,
-                         diverged=out["diverged"], grad_norm=out.get("grad_norm"))
+        s.reduce_update = time.perf_counter() - start
+        s.presum = tail.seconds if tail is not None else 0.0
+        return s
 
-    def _update(self, out, lr, clip, tail):
+    def _update(self, s, lr, clip, tail):
         """Write the next version's weights and buffers; return what was not finite, or None."""
-        count, samples, version, step = out["slots"], float(out["samples"]), self.version, self.steps + 1
+        count, samples, version, step = s.slots, float(s.samples), self.version, self.steps + 1
         if clip:
             # NOTE: the norm needs the whole mean gradient first: reduce, then update from it.
-            grad = self._mean_gradient(count, samples, tail)
+            grad = self._mean_gradient(count, samples, tail, s)
             if not all_finite(grad):
                 return "gradient"
-            out["grad_norm"] = norm = grad_norm(grad)
+            s.grad_norm = norm = grad_norm(grad)
             tasks = [UpdateTask(k, version, None, samples, lo, hi, lr, step, clip_coef(norm, clip))
                      for k, (lo, hi) in enumerate(self.reduce_slices)]
         else:
             tasks = [UpdateTask(k, version, count, samples, lo, hi, lr, step, None, tail.done[k] if tail else 0)
                      for k, (lo, hi) in enumerate(self.reduce_slices)]
-        results = self._run_slices(tasks)
+        results = self._run_slices(tasks, s)
         if not all(r.grad_finite for r in results):
             return "gradient"
         if not all(r.weights_finite for r in results):

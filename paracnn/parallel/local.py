@@ -41,10 +41,12 @@ class InProcess:
     tail_idle = broadcast = 0.0
     pool = None
     start_method = None
+    same_clock = True
 
     def __init__(self, model, datasets, layout, optimizer):
         self.datasets = dict(datasets)
         self.compute = layout.private_compute(model, self.datasets, optimizer)
+        self.read_at = []
 
     def run(self, tasks, on_idle=None, depth=None, should_stop=None):
         compute, results = self.compute, [None] * len(tasks)
@@ -56,6 +58,8 @@ class InProcess:
             except Exception as e:
                 # NOTE: reported like a worker's failure: the layer's name first; --debug shows e.
                 raise TaskError(describe_failure(e, compute.model)) from e
+        # NOTE: each result is read the moment it is made: no result waits here.
+        self.read_at = [getattr(r, "finished", None) for r in results]
         return results
 
     def pids(self):
@@ -86,15 +90,15 @@ class LocalPool:
     the round trips.)
 
     Args:
-        workers, start_method, max_failures, log, task_timeout: see :class:`WorkerPool`.
+        workers, start_method, max_failures, log, task_timeout, items: see :class:`WorkerPool`.
     """
 
     broadcast = 0.0
 
     def __init__(self, model, datasets, layout, optimizer, *, workers, start_method=None,
-                 max_failures=3, log=None, task_timeout=None):
+                 max_failures=3, log=None, task_timeout=None, items=256):
         self.size = workers
-        self.sliced = workers > 1
+        self.sliced = True
         self.pool = self.compute = None
         self.datasets = {}
         self._blocks = []
@@ -113,15 +117,22 @@ class LocalPool:
                 # dataset's decompression buffers), and PyPy sizes a process's next major
                 # collection from its heap: collecting first keeps every worker smaller.
                 gc.collect()
-            self.pool = WorkerPool(setup, workers, start_method, max_failures, log, task_timeout)
+            self.pool = WorkerPool(setup, workers, start_method, max_failures, log, task_timeout,
+                                   items=items, splits=tuple(datasets))
         except BaseException:
             self.close()
             raise
         self.start_method = self.pool.start_method
 
+    same_clock = True
+
     @property
     def tail_idle(self):
         return self.pool.tail_idle
+
+    @property
+    def read_at(self):
+        return self.pool.read_at
 
     def run(self, tasks, on_idle=None, depth=None, should_stop=None):
         return self.pool.run(tasks, on_idle, depth, should_stop=should_stop)

@@ -6,6 +6,7 @@ spread work, so their sizes are tuning, measured on LeNet-5 below.
 """
 
 import math
+import os
 
 #: the largest evaluation chunk when ``train.eval_batch`` is null.
 EVAL_CHUNK = 256
@@ -16,11 +17,11 @@ EVAL_CHUNKS = 16
 #: the smallest slice of the parameter vector one "reduce" or "update" task works on.
 REDUCE_SLICE = 2048
 
-#: at most this many slices per worker, so a worker slowed by the host does not hold the
-#: rest. (8 measured no better on LeNet-5: each slice costs a round trip, and the parent's
-#: pre-summing of one slice, see :class:`~paracnn.parallel.reduction.TailSums`, already
-#: takes only about a millisecond.)
-SLICES_PER_WORKER = 4
+#: slices per worker. One: under PyPy a LeNet-5 slice of 22,213 weights takes 0.3 ms to
+#: reduce and update, about two hand-overs' worth, so more slices cost more than the
+#: balance they buy (2 workers, quiet host: reduce+update 1.6 ms at one slice per worker,
+#: 2.2 ms at two, 3.1 ms at four).
+SLICES_PER_WORKER = 1
 
 #: micro-batches that took longer than this (seconds, the last step's mean) are handed
 #: out one per worker at a time: a round trip between tasks then costs well under 1 %,
@@ -44,13 +45,27 @@ def micro_batches(indices, size):
     return [indices[i:i + size] for i in range(0, len(indices), size)]
 
 
-def reduce_slices(num_params, workers):
+def reduce_slices(num_params, workers, cpus=None):
     """``(lo, hi)`` slices of ``0:num_params`` for the reduce and update tasks of ``workers``.
 
     Contiguous and in order; one slice of the whole vector for ``workers`` 0.
+    Workers beyond ``cpus`` (the CPUs this process may use, when given) add no
+    slices: they could not run at once, and each hand-over to a worker that
+    must first be scheduled costs more than its slice (8 workers on 2 CPUs:
+    handing out 8 update tasks took 1.6 ms, the tasks 0.4 ms each).
     """
+    if cpus:
+        workers = min(workers, cpus)
     n = max(1, min(SLICES_PER_WORKER * workers, math.ceil(num_params / REDUCE_SLICE)))
     return [(num_params * i // n, num_params * (i + 1) // n) for i in range(n)]
+
+
+def usable_cpus():
+    """The CPUs this process may run on (its affinity; the CPU count where that is unknown)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def eval_chunks(n, eval_batch=None):

@@ -14,11 +14,12 @@ Tasks (``id`` is the task's index in its batch, ``0..n-1``)::
     UpdateTask  optimiser step ``step`` (1-based) on elements ``lo:hi``
                 (``count`` None: from the mean a reduce pass left)
 
-The pool's own messages, worker to parent: :class:`Ready`, :class:`Done`,
-:class:`Failed`; parent to worker: a task or :class:`Stop`.
+The local pool's own messages, worker to parent: :class:`Ready` and
+:class:`Failed`; parent to worker: :class:`Stop`. Tasks and results cross
+through shared memory there (:mod:`~paracnn.parallel.mailbox`).
 """
 
-from typing import Any, List, NamedTuple, Optional, Sequence
+from typing import List, NamedTuple, Optional, Sequence
 
 
 class TrainTask(NamedTuple):
@@ -61,26 +62,44 @@ class UpdateTask(NamedTuple):
 
 
 class TrainResult(NamedTuple):
+    """A micro-batch's loss sum and correct count. Seconds: ``busy`` the whole task,
+    ``shm_read`` of it loading a new weight version, ``shm_write`` storing the gradient
+    slot; ``finished`` is the worker's ``time.monotonic()`` at the end (one clock for
+    every process of a machine: the parent's reading time minus it is how long the
+    result waited)."""
+
     loss_sum: float
     correct: int
     busy: float
+    shm_read: float = 0.0
+    shm_write: float = 0.0
+    finished: float = 0.0
 
 
 class EvalResult(NamedTuple):
     losses: List[float]
     preds: List[int]
     busy: float
+    finished: float = 0.0
 
 
 class ReduceResult(NamedTuple):
     finite: bool
     busy: float
+    finished: float = 0.0
 
 
 class UpdateResult(NamedTuple):
+    """Seconds: ``busy`` the whole task, ``reduce`` summing the slots, ``shm_read`` and
+    ``shm_write`` moving the weights and buffers; the rest of ``busy`` is the optimiser."""
+
     grad_finite: bool
     weights_finite: bool
     busy: float
+    reduce: float = 0.0
+    shm_read: float = 0.0
+    shm_write: float = 0.0
+    finished: float = 0.0
 
 
 class Stop(NamedTuple):
@@ -91,11 +110,6 @@ class Ready(NamedTuple):
     """Worker to parent, once, after attaching to shared memory."""
 
     pid: int
-
-
-class Done(NamedTuple):
-    id: int
-    result: Any
 
 
 class Failed(NamedTuple):

@@ -29,7 +29,6 @@ after a checkpoint). :meth:`RayBackend.close` kills every actor and removes
 the placement group; a Ray this process started stops when it exits.
 """
 
-import collections
 import os
 import signal
 import time
@@ -38,6 +37,7 @@ from ..errors import ParacnnError
 from .layout import SharedLayout
 from .failures import RemoteTraceback, WorkerError, WorkerTaskError
 from .protocol import Failed
+from .scheduler import Backend
 from .ray_actor import (RayWorker, SharedBytes, connect, distribution_versions, first_line, kill_actor,
                         too_few_cpus)
 
@@ -52,37 +52,34 @@ START_TIMEOUT = 120.0
 #: bundle waits until Ray declares the node dead, about 15 s).
 REPLACE_TIMEOUT = 5.0
 
-#: seconds between checks while waiting for results (a dead actor is seen within one).
-POLL_SECONDS = 0.5
 
-#: tasks in flight per actor, as in the local pool: the next waits in the actor's queue.
-DEPTH = 2
-
-
-class RayBackend:
+class RayBackend(Backend):
     """``workers`` Ray actors computing the engine's train and evaluation tasks.
 
     The reduction and the update run on the driver (``sliced`` False), over
-    the driver's own :class:`~paracnn.parallel.tasks.Compute`.
+    the driver's own :class:`~paracnn.parallel.tasks.Compute`. The dispatch is
+    the shared :func:`~paracnn.parallel.scheduler.run`; this class only moves
+    tasks (an actor call each) and reports what came back.
     """
 
+    noun = "actor"
     sliced = False
     pool = None
     start_method = None
 
     def __init__(self, spec, model, datasets, layout, optimizer, *, workers, max_failures=3,
                  log=None, task_timeout=None):
+        super().__init__(max_failures, log, task_timeout)
         self.ray = ray = connect(spec.address, workers)
         from ray.util.placement_group import placement_group
 
-        self.spec, self.max_failures, self.log = spec, max_failures, log
-        self.task_timeout = task_timeout
+        self.spec = spec
         self.datasets = dict(datasets)
         self.compute = layout.private_compute(model, self.datasets, optimizer)
         self.layout, self.seed = layout, spec.config["train"]["seed"]
         self.actors, self.info = [None] * workers, [None] * workers
-        self.failures = self.restarts = 0
-        self.tail_idle = self.broadcast = 0.0
+        self.refs = {}  # object reference -> (position, task id, task) of each call in flight
+        self.broadcast = 0.0
         self.weights = (None, None)  # (version, object reference) of the last put
         self.pg = self.actor_class = None
         self.here = ray.get_runtime_context().get_node_id()
@@ -168,68 +165,41 @@ class RayBackend:
         return self.weights[1]
 
     def run(self, tasks, on_idle=None, depth=None, should_stop=None):
-        """Run ``tasks`` on the actors; results by task id. See :meth:`WorkerPool.run
-        <paracnn.parallel.pool.WorkerPool.run>` (``on_idle`` is not used: nothing is pre-summed)."""
-        ray = self.ray
-        errors = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
-        results = [None] * len(tasks)
-        todo = collections.deque(range(len(tasks)))
-        inflight = {}  # ref -> (actor, task id)
-        load = [0] * len(self.actors)
-        progress = [time.monotonic()] * len(self.actors)
-        last = [time.perf_counter()] * len(self.actors)
-        remaining, clean, depth = len(tasks), True, depth or DEPTH
+        """Run ``tasks`` on the actors; results by task id. See :func:`~paracnn.parallel.scheduler.run`
+        (``on_idle`` is not used: nothing is pre-summed on the driver)."""
         self.broadcast = 0.0
-        while remaining:
-            if todo and should_stop is not None and should_stop():
-                remaining -= len(todo)
-                todo.clear()
+        return super().run(tasks, depth=depth, should_stop=should_stop)
+
+    # -- the scheduler's seam ----------------------------------------------------------
+    def live(self):
+        return [w for w, actor in enumerate(self.actors) if actor is not None]
+
+    def send(self, w, task_id, task):
+        ref = self.actors[w].run.remote(task, [self._weights_ref(task.version)])
+        self.refs[ref] = (w, task_id, task)
+        return True
+
+    def poll(self, timeout):
+        ray, refs = self.ray, list(self.refs)
+        if not refs:
+            return [], {}
+        ready, _ = ray.wait(refs, num_returns=1, timeout=timeout)
+        if ready:
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+        done, dead = [], {}
+        for ref in ready:
+            w, t, task = self.refs.pop(ref)
+            try:
+                value = ray.get(ref)
+            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as e:
+                dead[w] = first_line(e)
                 continue
-            for w, actor in enumerate(self.actors):
-                while actor is not None and todo and load[w] < depth:
-                    t = todo.popleft()
-                    task = tasks[t]
-                    if not load[w]:
-                        progress[w] = time.monotonic()
-                    ref = actor.run.remote(task, [self._weights_ref(task.version)])
-                    inflight[ref] = (w, t)
-                    load[w] += 1
-            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=POLL_SECONDS)
-            if ready:
-                ready, _ = ray.wait(list(inflight), num_returns=len(inflight), timeout=0)
-            dead = {}
-            for ref in ready:
-                w, t = inflight.pop(ref)
-                load[w] -= 1
-                try:
-                    value = ray.get(ref)
-                except errors as e:
-                    todo.appendleft(t)
-                    dead[w] = first_line(e)
-                    continue
-                if isinstance(value, Failed):
-                    raise WorkerTaskError(f"{value.summary}, in Ray actor {w} on node "
-                                          f"{self.info[w]['ip']}; run with --debug to see the actor's "
-                                          f"traceback") from RemoteTraceback(value.traceback)
-                results[t] = self._record(tasks[t], value)
-                remaining -= 1
-                progress[w], last[w] = time.monotonic(), time.perf_counter()
-            hung = self._hung(load, progress, dead)
-            dead.update(hung)
-            for w in sorted(dead):
-                clean = False
-                for ref, (v, t) in list(inflight.items()):
-                    if v == w:
-                        del inflight[ref]
-                        todo.appendleft(t)
-                load[w] = 0
-                self._replace(w, dead[w], hung=w in hung)
-                progress[w], last[w] = time.monotonic(), time.perf_counter()
-        if clean:
-            self.failures = 0
-        live = [t for a, t in zip(self.actors, last) if a is not None]
-        self.tail_idle = sum(max(live) - t for t in live) if live else 0.0
-        return results
+            if isinstance(value, Failed):
+                raise WorkerTaskError(f"{value.summary}, in Ray actor {w} on node "
+                                      f"{self.info[w]['ip']}; run with --debug to see the actor's "
+                                      f"traceback") from RemoteTraceback(value.traceback)
+            done.append((w, t, self._record(task, value)))
+        return done, dead
 
     def _record(self, task, value):
         result, grad = value
@@ -238,35 +208,29 @@ class RayBackend:
             self.compute.grads[k * p:(k + 1) * p] = memoryview(grad).cast("d")
         return result
 
-    def _hung(self, load, progress, dead):
-        if not self.task_timeout:
-            return {}
-        now, hung = time.monotonic(), {}
-        for w, actor in enumerate(self.actors):
-            if actor is not None and w not in dead and load[w] and now - progress[w] > self.task_timeout:
-                hung[w] = f"did not finish a task within {self.task_timeout:g} s (hung); killed it"
-        return hung
-
-    def _replace(self, w, reason, hung=False):
-        """Kill actor ``w``, start another in its bundle; go on without it if it cannot be placed."""
-        ray, old = self.ray, self.actors[w]
+    def kill(self, w):
         info = self.info[w] or {}
-        self.failures += 1
-        self.restarts += 1
-        message = f"Ray actor {w} (pid {info.get('pid')} on node {info.get('ip')}) died: {reason}"
-        kill_actor(ray, old)
-        if hung and info.get("ip") == self.ip:
+        kill_actor(self.ray, self.actors[w])
+        if info.get("ip") == self.ip:
             # NOTE: a stopped or hung process ignores Ray's kill request for seconds, keeping
             # its CPU reserved; on this machine SIGKILL frees the bundle for the replacement now.
             try:
                 os.kill(info["pid"], signal.SIGKILL)
             except OSError:
                 pass
+        return f"did not finish a task within {self.task_timeout:g} s (hung); killed it"
+
+    def describe(self, w, reason):
+        info = self.info[w] or {}
+        return f"Ray actor {w} (pid {info.get('pid')} on node {info.get('ip')}) died: {reason}"
+
+    def restart(self, w, message):
+        """Kill actor ``w``, start another in its bundle; go on without it if it cannot be placed."""
+        ray = self.ray
+        kill_actor(ray, self.actors[w])
+        for ref in [ref for ref, (v, _, _) in self.refs.items() if v == w]:
+            del self.refs[ref]
         self.actors[w] = self.info[w] = None
-        if self.failures > self.max_failures:
-            raise WorkerError(f"{message}; giving up after {self.failures} worker failures in a row")
-        if self.log:
-            self.log(f"{message}; starting a new actor and recomputing its tasks")
         self.actors[w] = self._start(w)
         self.info[w] = self._ready(w, REPLACE_TIMEOUT)
         if self.info[w] is None:

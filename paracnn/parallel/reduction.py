@@ -14,6 +14,9 @@ from array import array
 from itertools import repeat
 from operator import add, truediv
 
+from ..kernels import JIT
+from .doubles import Doubles
+
 
 def mean_of_slots(grads, num_params, count, samples, lo, hi, prefix=None, done=0):
     """Elements ``lo:hi`` of ``(((slot0 + slot1) + slot2) + ...) / samples`` over ``count`` slots.
@@ -25,6 +28,8 @@ def mean_of_slots(grads, num_params, count, samples, lo, hi, prefix=None, done=0
     the same additions in the same order, so the same bits.
     """
     total = _slot_sum(grads, num_params, lo, hi, prefix, done, count)
+    if JIT:
+        return [t / samples for t in total]
     return list(map(truediv, total, repeat(samples)))
 
 
@@ -43,9 +48,42 @@ def _slot_sum(grads, p, lo, hi, prefix, done, upto):
 
     NOTE: the maps are chained, not materialised per slot: one list at the end.
     """
+    if JIT and isinstance(grads, Doubles) and grads.cdata() is not None:
+        return _slot_sum_loops(grads, p, lo, hi, prefix, done, upto)
     total, first = (prefix[lo:hi], done) if done else (grads[lo:hi], 1)
     for k in range(first, upto):
         total = map(add, total, grads[k * p + lo:k * p + hi])
+    return total
+
+
+def _slot_sum_loops(grads, p, lo, hi, prefix, done, upto):
+    """:func:`_slot_sum` for PyPy, as a list: the same additions in the same order, as indexed
+    loops over the raw memory (see :meth:`Doubles.cdata`).
+
+    NOTE: up to seven slots are added per pass over the elements, each element's
+    ``((t + a) + b) + ...`` written out: one pass over LeNet-5's 44,426 weights with eight
+    slots took 0.17 ms, against 0.86 ms for a pass per slot and 1.0 ms for a loop over slots
+    inside the loop over elements.
+    """
+    c, n = grads.cdata(), hi - lo
+    total, k = (prefix[lo:hi].tolist(), done) if done else (grads[lo:hi].tolist(), 1)
+    while k < upto:
+        left = upto - k
+        a = c + (k * p + lo)
+        if left >= 7:
+            b, d, e, f, g, h = (c + ((k + j) * p + lo) for j in range(1, 7))
+            for i in range(n):
+                total[i] = ((((((total[i] + a[i]) + b[i]) + d[i]) + e[i]) + f[i]) + g[i]) + h[i]
+            k += 7
+        elif left >= 3:
+            b, d = c + ((k + 1) * p + lo), c + ((k + 2) * p + lo)
+            for i in range(n):
+                total[i] = ((total[i] + a[i]) + b[i]) + d[i]
+            k += 3
+        else:
+            for i in range(n):
+                total[i] += a[i]
+            k += 1
     return total
 
 

@@ -13,7 +13,7 @@ Seconds are the parent's wall-clock seconds unless said::
                    summed and divided by the number of workers (in-process: the
                    compute time itself)
     wait           the rest of the gradient phase: waiting for the slowest
-                   worker, pipes and scheduling (gradient wall - compute - broadcast)
+                   worker, hand-overs and scheduling (gradient wall - compute - broadcast)
     tail           the part of ``wait`` a worker sat idle after its last
                    micro-batch while another finished, averaged over the workers
     broadcast      Ray only: putting the weights into Ray's object store, once
@@ -23,6 +23,24 @@ Seconds are the parent's wall-clock seconds unless said::
     presum         the part of ``wait`` the parent spent summing finished slots
                    while a worker idled (not part of ``reduce_update``)
     seconds        the whole step, as the Trainer timed it
+
+Where the fixed cost of a step (``seconds - compute``) goes, for ``paracnn
+profile``; per worker (summed over the workers' tasks, divided by their number)::
+
+    result_wait    results waited, finished, before the parent read them
+                   (part of ``wait``; 0 where the clocks differ, as on Ray)
+    reduce         summing the gradient slots (part of ``reduce_update``)
+    update         the optimiser's arithmetic (part of ``reduce_update``)
+    shm_io         the update reading and writing weights and buffers in
+                   shared memory (part of ``reduce_update``)
+
+and, inside ``compute`` (the serial step does the same)::
+
+    load_weights   copying a new weight version into the model
+    store_grads    writing a micro-batch's gradient into its slot
+
+The rest of the fixed cost is handing out tasks, waking workers and the
+parent's own bookkeeping.
 """
 
 from dataclasses import asdict, dataclass
@@ -30,7 +48,8 @@ from typing import Optional
 
 #: the fields that add up over steps.
 SUMMED = ("samples", "loss_sum", "correct", "slots", "compute", "wait", "tail", "broadcast",
-          "reduce_update", "presum", "seconds")
+          "reduce_update", "presum", "seconds", "result_wait", "reduce", "update", "shm_io",
+          "load_weights", "store_grads")
 #: the fields that describe the latest step (a sum keeps the later one's, unless it is None).
 LATEST = ("lr", "diverged", "grad_norm")
 
@@ -46,8 +65,8 @@ class StepStats:
         samples, loss_sum, correct: training samples, the sum of their losses,
             and how many the forward pass classified right.
         slots: micro-batches (gradient slots) used.
-        compute, wait, tail, broadcast, reduce_update, presum, seconds: see
-            the module docstring.
+        compute, wait, tail, broadcast, reduce_update, presum, seconds, result_wait,
+            reduce, update, shm_io, load_weights, store_grads: see the module docstring.
         lr: the learning rate of the (latest) step; None before the Trainer sets it.
         diverged: None, or ``"loss"``, ``"gradient"`` or ``"weights"``: what was
             not finite (then the step was not published).
@@ -65,6 +84,12 @@ class StepStats:
     reduce_update: float = 0.0
     presum: float = 0.0
     seconds: float = 0.0
+    result_wait: float = 0.0
+    reduce: float = 0.0
+    update: float = 0.0
+    shm_io: float = 0.0
+    load_weights: float = 0.0
+    store_grads: float = 0.0
     lr: Optional[float] = None
     diverged: Optional[str] = None
     grad_norm: Optional[float] = None

@@ -27,10 +27,17 @@ from itertools import repeat
 from operator import mul
 
 from ..loss import softmax_cross_entropy
+from .doubles import Doubles
 from .protocol import EvalResult, ReduceResult, TrainResult, UpdateResult
 from .reduction import add_slots, all_finite, mean_of_slots
 
 __all__ = ["Compute", "sample_seed", "add_slots", "all_finite", "mean_of_slots"]
+
+
+def readable(view):
+    """``view`` as the optimiser reads it fastest: a :class:`Doubles` (PyPy) copied out into a
+    list once, a CPython ``memoryview`` as it is (its maps read it in C as they go)."""
+    return view.tolist() if isinstance(view, Doubles) else view
 
 
 def sample_seed(seed, epoch, index):
@@ -83,15 +90,18 @@ class Compute:
         return self.state[b * p:(b + 1) * p]
 
     def load_weights(self, version):
-        """Copy the shared weights into the model, once per ``version`` (once per step)."""
-        if version != self.version:
-            self.model.set_weights(self.weights(version))
-            self.version = version
+        """Copy the shared weights into the model, once per ``version`` (once per step); seconds taken."""
+        if version == self.version:
+            return 0.0
+        start = time.perf_counter()
+        self.model.set_weights(self.weights(version))
+        self.version = version
+        return time.perf_counter() - start
 
     def train(self, task):
         """Sum the gradients of a :class:`TrainTask`'s indices into its gradient slot."""
         start = time.perf_counter()
-        self.load_weights(task.version)
+        read = self.load_weights(task.version)
         model, data = self.model, self.datasets[task.split]
         seed, epoch = task.seed, task.epoch
         model.zero_grad()
@@ -102,8 +112,11 @@ class Compute:
             loss_sum += loss
             correct += pred == y
         p, slot = self.num_params, task.slot
-        self.grads[slot * p:(slot + 1) * p] = model.get_grads()
-        return TrainResult(loss_sum, correct, time.perf_counter() - start)
+        grads = model.get_grads()
+        written = time.perf_counter()
+        self.grads[slot * p:(slot + 1) * p] = grads
+        end = time.perf_counter()
+        return TrainResult(loss_sum, correct, end - start, read, end - written, time.monotonic())
 
     def reduce(self, task):
         """Write elements ``lo:hi`` of the mean of slots ``0..count-1`` into ``mean``.
@@ -117,7 +130,7 @@ class Compute:
         g = mean_of_slots(self.grads, self.num_params, task.count, task.samples, lo, hi, self.prefix,
                           task.done)
         self.mean[lo:hi] = array("d", g)
-        return ReduceResult(all_finite(g), time.perf_counter() - start)
+        return ReduceResult(all_finite(g), time.perf_counter() - start, time.monotonic())
 
     def update(self, task):
         """One optimiser step on elements ``lo:hi``, from weights ``version`` to ``version + 1``.
@@ -134,8 +147,10 @@ class Compute:
                               self.prefix, task.done)
         else:
             g = self.mean[lo:hi].tolist()
-        finite = self.apply(task.version, lo, hi, g, task.lr, task.step, task.scale)
-        return UpdateResult(*finite, time.perf_counter() - start)
+        reduced = time.perf_counter()
+        finite, read, written = self._apply(task.version, lo, hi, g, task.lr, task.step, task.scale)
+        end = time.perf_counter()
+        return UpdateResult(*finite, end - start, reduced - start, read, written, time.monotonic())
 
     def apply(self, version, lo, hi, g, lr, step, scale=None):
         """Optimiser step ``step`` (1-based) on elements ``lo:hi`` with the mean gradient slice ``g``.
@@ -148,16 +163,24 @@ class Compute:
         element by element, so any cut into slices gives the bits of one
         whole-vector step. Returns ``(gradient finite, weights finite)``.
         """
+        return self._apply(version, lo, hi, g, lr, step, scale)[0]
+
+    def _apply(self, version, lo, hi, g, lr, step, scale):
+        """:meth:`apply`, and the seconds it spent reading and writing shared memory."""
         finite_grad = all_finite(g)
         if scale is not None:
             g = list(map(mul, g, repeat(scale)))
         count = len(self.optimizer.buffer_names)
-        buffers = tuple(self.buffer(i, version)[lo:hi] for i in range(count))
-        w, buffers = self.optimizer.update(self.weights(version)[lo:hi], g, buffers, lr, step)
+        start = time.perf_counter()
+        weights = readable(self.weights(version)[lo:hi])
+        buffers = tuple(readable(self.buffer(i, version)[lo:hi]) for i in range(count))
+        read = time.perf_counter() - start
+        w, buffers = self.optimizer.update(weights, g, buffers, lr, step)
+        start = time.perf_counter()
         self.weights(version + 1)[lo:hi] = array("d", w)
         for i, buf in enumerate(buffers):
             self.buffer(i, version + 1)[lo:hi] = array("d", buf)
-        return finite_grad, all_finite(w)
+        return (finite_grad, all_finite(w)), read, time.perf_counter() - start
 
     def evaluate(self, task):
         """Inference over an :class:`EvalTask`'s indices: losses and predicted classes, per sample."""
@@ -170,4 +193,4 @@ class Compute:
             logits = model.predict(x)
             losses.append(softmax_cross_entropy(logits, y)[0])
             preds.append(logits.index(max(logits)))
-        return EvalResult(losses, preds, time.perf_counter() - start)
+        return EvalResult(losses, preds, time.perf_counter() - start, time.monotonic())

@@ -1,10 +1,12 @@
 """The worker process: attach to shared memory, then answer tasks until told to stop.
 
-Messages are the named types of :mod:`~paracnn.parallel.protocol`: from the
-parent a task (indices only, never weights) or ``Stop()``; back ``Ready(pid)``
-once, after attaching, then ``Done(id, result)`` or, when the task raised,
-``Failed(id, traceback_text, summary)`` (one line from :func:`describe_failure`
-naming the layer).
+Tasks and results cross through the worker's :class:`~paracnn.parallel.mailbox.Mailbox`
+in shared memory, with a semaphore as the doorbell each way; what has no
+codec there (``Stop``, a ``Failed`` task's traceback, an oversized evaluation
+chunk) travels pickled through the worker's pipe, and so does ``Ready(pid)``,
+sent once after attaching. A task that raised answers
+``Failed(id, traceback_text, summary)``, the summary one line from
+:func:`describe_failure` naming the layer.
 
 A worker ignores SIGINT and SIGTERM: Ctrl-C reaches the whole process group,
 and the parent must finish the step, save a checkpoint and then stop the
@@ -17,7 +19,8 @@ import signal
 import traceback
 
 from .layout import SharedLayout
-from .protocol import Done, Failed, Ready, Stop, run_task
+from .mailbox import PIPE, Mailbox
+from .protocol import Failed, Ready, Stop, run_task
 from .shm import attach_block, release_block
 
 #: how often an idle worker checks that its parent is still alive (seconds).
@@ -44,20 +47,47 @@ class WorkerSetup:
         self.optimizer = optimizer
 
 
-def worker_main(conn, setup, parent_pid):
+class Channel:
+    """How one worker talks to the parent besides its pipe, picklable for every start method.
+
+    Args:
+        control_name: the pool's control block; this worker's mailbox is
+            ``offset:offset + nbytes`` of it.
+        items: the most indices or predictions one mailbox record carries.
+        splits: the dataset split names, in the order both sides encode them.
+        doorbell: the semaphore the parent posts once per task sent.
+        results_bell: the semaphore every worker posts once per result written.
+    """
+
+    def __init__(self, control_name, offset, nbytes, items, splits, doorbell, results_bell):
+        self.control_name, self.offset, self.nbytes = control_name, offset, nbytes
+        self.items, self.splits = items, tuple(splits)
+        self.doorbell, self.results_bell = doorbell, results_bell
+
+    def mailbox(self, block):
+        """The :class:`Mailbox` over this worker's part of ``block`` (the attached control block)."""
+        return Mailbox(block.buf[self.offset:self.offset + self.nbytes], self.splits, self.items)
+
+
+def worker_main(conn, setup, parent_pid, channel):
     """Entry point of a worker process (module level, so every start method can import it)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     blocks = []
-    compute = None
+    compute = mailbox = None
     try:
         compute = _attach(setup, blocks)
+        control = attach_block(channel.control_name)
+        blocks.append(control)
+        mailbox = channel.mailbox(control)
         conn.send(Ready(os.getpid()))
-        _serve(conn, compute, parent_pid)
+        _serve(conn, compute, mailbox, channel, parent_pid)
     except (EOFError, BrokenPipeError, ConnectionResetError):
         pass  # the parent went away; nothing left to answer
     finally:
         conn.close()
+        if mailbox is not None:
+            mailbox.release()
         if compute is not None:
             SharedLayout.release(compute)
         for block in blocks:
@@ -72,20 +102,31 @@ def _attach(setup, blocks):
     return setup.layout.compute(setup.model, state_block.buf, grads_block.buf, datasets, setup.optimizer)
 
 
-def _serve(conn, compute, parent_pid):
+def _serve(conn, compute, mailbox, channel, parent_pid):
+    """Answer tasks in the order they were sent, the n-th result into result record n."""
+    doorbell, results_bell = channel.doorbell, channel.results_bell
+    received = answered = 0
     while True:
-        while not conn.poll(PARENT_CHECK_SECONDS):
+        if not doorbell.acquire(timeout=PARENT_CHECK_SECONDS):
             if os.getppid() != parent_pid:
                 return
-        task = conn.recv()
+            continue
+        task = mailbox.tasks.read(received)
+        received += 1
+        if task is PIPE:
+            task = conn.recv()
         if isinstance(task, Stop):
             return
         try:
             result = run_task(compute, task)
         except Exception as e:
-            conn.send(Failed(task.id, traceback.format_exc(), describe_failure(e, compute.model)))
-            continue
-        conn.send(Done(task.id, result))
+            result = Failed(task.id, traceback.format_exc(), describe_failure(e, compute.model))
+        on_pipe = not mailbox.results.write(answered, result)
+        answered += 1
+        mailbox.counter[0] = answered  # NOTE: after the record: a parent that sees the count sees it
+        results_bell.release()
+        if on_pipe:
+            conn.send(result)
 
 
 def describe_failure(exc, model):

@@ -13,7 +13,8 @@ CSV_KEYS = ("workers", "samples_per_second", "speedup", "efficiency", "karp_flat
             "calibration_speedup", "calibration_speedup_fixed", "calibration_spread",
             "relative_efficiency", "karp_flatt_calibrated", "step_seconds",
             "compute_seconds", "broadcast_seconds", "reduce_update_seconds", "wait_seconds",
-            "tail_seconds",
+            "tail_seconds", "fixed_seconds", "fixed_share", "result_wait_seconds", "reduce_seconds",
+            "update_seconds", "shm_io_seconds", "load_weights_seconds", "store_grads_seconds",
             "paired_serial_seconds", "paired_speedup", "cpu_percent", "cpu_seconds", "cpu_work_ratio",
             "parent_rss_mb", "total_pss_mb", "worker_uss_mb", "weights_match")
 
@@ -42,6 +43,39 @@ def _split_row(name, r):
             f"{ms['reduce_update']:>10.1f} {ms['wait']:>6.1f} {ms['tail']:>6.1f} {r['cpu_percent']:>5.0f} "
             f"{1e3 * r['cpu_seconds']:>7.0f} {r.get('cpu_work_ratio', 1.0) or 0.0:>6.3f} "
             f"{r['parent_rss_mb']:>7.1f} {r['total_pss_mb']:>7.1f}  {uss}")
+
+
+FIXED_HEADER = (f"{'workers':>7} {'fixed':>7} {'share':>6} {'tail':>6} {'result':>6} {'reduce':>6} "
+                f"{'update':>6} {'shm io':>6} {'other':>6}   {'load w':>6} {'store g':>7}")
+
+
+def _fixed_row(name, r):
+    ms = {k: 1e3 * (r.get(f"{k}_seconds") or 0.0)
+          for k in ("fixed", "tail", "result_wait", "reduce", "update", "shm_io", "load_weights",
+                    "store_grads")}
+    other = ms["fixed"] - sum(ms[k] for k in ("tail", "result_wait", "reduce", "update", "shm_io"))
+    return (f"{name:>7} {ms['fixed']:>7.2f} {_pct(r.get('fixed_share'), 6)} {ms['tail']:>6.2f} "
+            f"{ms['result_wait']:>6.2f} {ms['reduce']:>6.2f} {ms['update']:>6.2f} {ms['shm_io']:>6.2f} "
+            f"{other:>6.2f}   {ms['load_weights']:>6.2f} {ms['store_grads']:>7.2f}")
+
+
+def _fixed_cost_lines(result):
+    """The fixed cost per step, where it goes, and the fixed-cost model's predictions."""
+    lines = ["", "Fixed cost per step (median ms: the step minus its compute; share: of the serial "
+             "step; tail: a worker idle after its last micro-batch; result: results waiting to be "
+             "read; reduce, update, shm io: summing the slots, the optimiser, weights and buffers "
+             "through shared memory, per worker; other: handing out tasks, waking workers, the "
+             "parent's bookkeeping; load w and store g are inside compute, as in the serial step)",
+             FIXED_HEADER, _fixed_row("serial", result["serial"])]
+    lines += [_fixed_row(str(r["workers"]), r) for r in result["runs"]]
+    model = result.get("fixed_cost")
+    if model and model["per_step_seconds"] is not None:
+        pred = ", ".join(f"{p}: {v:.1f}x" for p, v in model["predicted_speedup"].items())
+        lines.append(f"Fixed-cost model (T(p) = W/p + F0 + F1 p, fitted at "
+                     f"{', '.join(model['measured'])} workers): W {1e3 * model['compute_seconds']:.1f} ms, "
+                     f"F0 {1e3 * model['per_step_seconds']:.2f} ms, F1 {1e3 * model['per_worker_seconds']:+.3f}"
+                     f" ms per worker; predicted speedup on dedicated cores at {pred}")
+    return lines
 
 
 def _amdahl_line(label, a):
@@ -80,6 +114,7 @@ def format_profile(result):
               "worker's USS)",
               SPLIT_HEADER, _split_row("serial", s)]
     lines += [_split_row(str(r["workers"]), r) for r in result["runs"]]
+    lines += _fixed_cost_lines(result)
     order = ["calibrated", "raw"] if a["fit_on"] == "calibrated" else ["raw", "calibrated"]
     labels = {"calibrated": "calibrated: S against hw x (the software's own serial fraction)",
               "raw": "raw: S against workers (software and hardware together)"}

@@ -46,7 +46,7 @@ from .baseline import Baseline, batch_stream, with_cpu
 from .calibrate import (JIT_WARMUP_SAMPLES, Calibrator, ModelBurn, calibration_speedup,
                         calibration_spread)
 from .machine import load_average, machine_info, oversubscription_warnings, usable_cpus
-from .scaling import amdahl_report, run_figures
+from .scaling import amdahl_report, fixed_cost_model, run_figures
 
 #: the calibration's interquartile spread (over its median) above which a run is flagged as
 #: taken on a busy host (busy days on our 2-vCPU machine gave 17 to 36 %).
@@ -54,6 +54,15 @@ NOISY_SPREAD = 0.10
 
 #: the per-step timings of :meth:`Trainer.step` that a profile reports (as ``<key>_seconds``).
 SPLIT = ("compute", "broadcast", "reduce_update", "wait", "tail")
+
+#: where the fixed cost of a step goes (see :mod:`paracnn.parallel.step_stats`), also as
+#: ``<key>_seconds``; ``fixed`` is the step's wall time minus its compute.
+BREAKDOWN = ("fixed", "result_wait", "reduce", "update", "shm_io", "load_weights", "store_grads")
+
+
+def with_fixed(step):
+    """A step's dict (from :func:`~paracnn.profiling.baseline.with_cpu`) with ``fixed`` added."""
+    return {**step, "fixed": step["seconds"] - step["compute"]}
 
 
 def parse_workers(text, train_cfg=None):
@@ -144,13 +153,13 @@ def run_workers(p, config, baseline, calibrator, steps, start_method, data_dir, 
             t.step(*next(stream))  # warm-ups: first weight load in each worker, caches, the JIT
         timed, serial, pairs = [], [], []
         for _ in range(steps):
-            serial.append(baseline.ask("step"))
+            serial.append(with_fixed(baseline.ask("step")))
             monitor.start()
             s = t.step(*next(stream))
-            timed.append(with_cpu(s, monitor))
+            timed.append(with_fixed(with_cpu(s, monitor)))
             if p > 1:
                 pairs += calibrator.measure(p, repeats=1)
-        out = medians(timed, ("seconds", "cpu_percent", "cpu_seconds", "presum") + SPLIT)
+        out = medians(timed, ("seconds", "cpu_percent", "cpu_seconds", "presum") + SPLIT + BREAKDOWN)
         out.update(monitor.memory(), weights_sha256=weights_hash(t.weights),
                    start_method=t.start_method, serial=serial, calibration=pairs,
                    serial_state=baseline.ask("state"))
@@ -206,6 +215,7 @@ def profile(config, workers, *, steps=5, start_method=None, data_dir=None, layer
     # NOTE: not logged as well: the table, printed next, ends with the warnings.
     warnings += [noisy_host_warning(r) for r in result["runs"] if r["calibration_spread"] > NOISY_SPREAD]
     result["amdahl"] = amdahl_report(result["runs"], baseline.info["tasks_per_step"])
+    result["fixed_cost"] = fixed_cost_model(serial, result["runs"], baseline.info["tasks_per_step"])
     if table is not None:
         result["layers"] = table
     return result
@@ -246,7 +256,8 @@ def _warnings(config, workers, cpus):
 def _serial_summary(steps, state, batch):
     out = {"step_seconds": statistics.median(s["seconds"] for s in steps)}
     out["samples_per_second"] = batch / out["step_seconds"]
-    out.update({f"{k}_seconds": v for k, v in medians(steps, SPLIT).items()})
+    out.update({f"{k}_seconds": v for k, v in medians(steps, SPLIT + BREAKDOWN).items()})
+    out["fixed_share"] = out["fixed_seconds"] / out["step_seconds"]
     out.update(cpu_percent=statistics.median(s["cpu_percent"] for s in steps),
                cpu_seconds=statistics.median(s["cpu_seconds"] for s in steps), steps=len(steps),
                parent_rss_mb=state["parent_rss_mb"], total_pss_mb=state["total_pss_mb"],
@@ -261,7 +272,8 @@ def _run_summary(p, run, serial, batch):
     paired = statistics.median(s["seconds"] for s in run["serial"])
     out = {"workers": p, "samples_per_second": batch / t}
     out.update(run_figures(p, t, serial["step_seconds"], c))
-    out.update({"step_seconds": t, **{f"{k}_seconds": run[k] for k in SPLIT},
+    out.update({"step_seconds": t, **{f"{k}_seconds": run[k] for k in SPLIT + BREAKDOWN},
+                "fixed_share": run["fixed"] / serial["step_seconds"],
                 "presum_seconds": run["presum"],
                 "paired_serial_seconds": paired, "paired_speedup": paired / t,
                 "cpu_percent": run["cpu_percent"], "cpu_seconds": run["cpu_seconds"],

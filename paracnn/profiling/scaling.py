@@ -14,6 +14,18 @@ was: ``e = (1/S - 1/c) / (1 - 1/c)``, and the Amdahl fit of ``S`` against
 ``c``. That ``f`` belongs to the software; its predictions are for ``p``
 dedicated cores.
 
+The **fixed-cost model** predicts bigger machines from what each worker count
+costs beyond its compute. With ``W`` the serial step's compute and ``F(p)``
+the fixed cost of a step on ``p`` workers (its wall time minus the compute
+the hardware allows, ``T(p) - W / c(p)``)::
+
+    F(p) = F0 + F1 * p                       least squares over the measured p (1, 2, 4, 8)
+    S(p) = T1 / (W / min(p, tasks) + F(p))   on p dedicated cores
+
+``F0`` is what every step pays (the last micro-batch's imbalance, the update,
+the hand-overs); ``F1`` what each further worker adds. With ``F1 <= 0`` the
+fixed cost does not grow and only ``F0`` limits the speedup.
+
 Example::
 
     f = amdahl_fit([(2, 1.96), (4, 3.77)])      # about 0.02
@@ -141,3 +153,40 @@ def run_figures(workers, step_seconds, serial_seconds, calibration):
             "relative_efficiency": s / calibration if calibration else None,
             "karp_flatt_calibrated": (karp_flatt(s, calibration)
                                       if calibration and calibration >= MIN_EFFECTIVE_CORES else None)}
+
+
+def linear_fit(points):
+    """Least-squares ``(a, b)`` of ``y = a + b * x`` over ``(x, y)`` points; ``(mean y, 0)`` for one x."""
+    n = len(points)
+    if not n:
+        return None, None
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx == 0:
+        return my, 0.0
+    b = sum((x - mx) * (y - my) for x, y in points) / sxx
+    return my - b * mx, b
+
+
+def fixed_cost_model(serial, runs, tasks=None):
+    """The fixed-cost model (see the module docstring) of a profile's ``serial`` summary and ``runs``.
+
+    Returns ``{"compute_seconds": W, "serial_seconds": T1, "per_step_seconds": F0,
+    "per_worker_seconds": F1, "measured": {p: F(p)}, "predicted_speedup": {p: S(p)}}``;
+    the prediction is empty when no run had a calibration (then ``c(p)`` is unknown).
+    """
+    w, t1 = serial["compute_seconds"], serial["step_seconds"]
+    measured = {}
+    for r in runs:
+        c = r.get("calibration_speedup") or (1.0 if r["workers"] == 1 else None)
+        if c:
+            measured[r["workers"]] = r["step_seconds"] - w / min(c, r["workers"])
+    f0, f1 = linear_fit(sorted(measured.items()))
+    out = {"compute_seconds": w, "serial_seconds": t1, "per_step_seconds": f0, "per_worker_seconds": f1,
+           "measured": {str(p): v for p, v in sorted(measured.items())}, "predicted_speedup": {}}
+    if f0 is not None:
+        for p in PREDICT_AT:
+            cores = task_bound(p, tasks) if tasks else p
+            out["predicted_speedup"][str(p)] = t1 / (w / cores + max(0.0, f0 + f1 * p))
+    return out

@@ -105,6 +105,7 @@ def reference_steps(model, batches, lr, clip, kind=SGD, **opt):
 @pytest.mark.parametrize("clip", [None, 0.05, 100.0], ids=["no-clip", "clipping", "clip-inactive"])
 def test_engine_steps_match_the_reference_at_every_worker_count(monkeypatch, clip, name):
     monkeypatch.setattr(plan, "REDUCE_SLICE", 4)  # 51 parameters, up to 13 slices
+    monkeypatch.setattr(plan, "SLICES_PER_WORKER", 4)
     model = model_with()
     batches = [range(3, 15), range(20, 31), range(0, 12)]
     kind, opt = OPTIMIZERS[name]
@@ -121,18 +122,19 @@ def test_engine_steps_match_the_reference_at_every_worker_count(monkeypatch, cli
             assert engine.get_weights() == weights, workers
             assert engine.get_buffers() == buf and engine.steps == len(batches), workers
             if workers > 1:
-                assert len(engine.reduce_slices) == min(plan.SLICES_PER_WORKER * workers, 13)
+                assert len(engine.reduce_slices) == min(4 * min(workers, plan.usable_cpus()), 13)
 
 
 def test_sliced_reduction_in_workers_is_bit_identical(monkeypatch):
     monkeypatch.setattr(plan, "REDUCE_SLICE", 4)  # 51 parameters, up to 13 slices
+    monkeypatch.setattr(plan, "SLICES_PER_WORKER", 4)
     model = model_with()
     results = {}
     for workers in (0, 2, 3):
         with Engine(model, datasets(), workers=workers, batch_size=12, micro_batch=2, seed=5,
                     start_method="fork") as engine:
             if workers:
-                assert len(engine.reduce_slices) == min(plan.SLICES_PER_WORKER * workers, 13)
+                assert len(engine.reduce_slices) == min(4 * min(workers, plan.usable_cpus()), 13)
             engine.set_weights(model.get_weights())
             results[workers] = engine.gradient(range(3, 15), epoch=1)["grad"]
     assert results[0] == results[2] == results[3]
