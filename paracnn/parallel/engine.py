@@ -91,6 +91,8 @@ class Engine:
         else:
             self.backend = backend.open(model, datasets, layout, self.optimizer, **options)
         self.compute, self.datasets = self.backend.compute, self.backend.datasets
+        # NOTE: how many workers compute at once: the scheduler keeps no more busy than the CPUs
+        self.parallel = max(1, min(workers, getattr(self.backend, "cores", None) or workers))
         self.reduce_slices = reduce_slices(p, workers if self.backend.sliced else 0, plan.usable_cpus())
 
     @property
@@ -163,14 +165,16 @@ class Engine:
         start = time.perf_counter()
         results = backend.run(tasks, tail, depth=1 if self.task_seconds > plan.LONG_TASK else None)
         wall = time.perf_counter() - start
-        n = max(1, backend.size)
+        n = self.parallel
         busy = sum(r.busy for r in results)
         self.task_seconds = busy / len(results)
-        compute = busy / max(1, self.workers)
+        compute = busy / self.parallel
         loss_sum = 0.0
         for r in results:
             loss_sum += r.loss_sum
-        waited = (sum(t - r.finished for r, t in zip(results, backend.read_at)) / n
+        # NOTE: only the last result's wait delays the step: earlier ones wait while their
+        # worker goes on with its next micro-batch
+        waited = (max(backend.read_at) - max(r.finished for r in results)
                   if backend.same_clock else 0.0)
         return StepStats(samples=len(indices), loss_sum=loss_sum, correct=sum(r.correct for r in results),
                          slots=len(chunks), compute=compute, tail=backend.tail_idle / n if backend.size else 0.0,
@@ -183,7 +187,7 @@ class Engine:
         """Reduce or update tasks: in the workers when the backend slices them, else here; their
         reduce, update and shared-memory seconds (per worker) are added to ``stats``."""
         if self.backend.sliced:
-            results, n = self.backend.run(tasks), self.backend.size
+            results, n = self.backend.run(tasks), self.parallel
         else:
             results, n = [run_task(self.compute, t) for t in tasks], 1
         for r in results:

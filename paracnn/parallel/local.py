@@ -42,6 +42,7 @@ class InProcess:
     pool = None
     start_method = None
     same_clock = True
+    cores = None
 
     def __init__(self, model, datasets, layout, optimizer):
         self.datasets = dict(datasets)
@@ -133,6 +134,10 @@ class LocalPool:
     @property
     def read_at(self):
         return self.pool.read_at
+
+    @property
+    def cores(self):
+        return self.pool.cores
 
     def run(self, tasks, on_idle=None, depth=None, should_stop=None):
         return self.pool.run(tasks, on_idle, depth, should_stop=should_stop)

@@ -27,8 +27,9 @@ Seconds are the parent's wall-clock seconds unless said::
 Where the fixed cost of a step (``seconds - compute``) goes, for ``paracnn
 profile``; per worker (summed over the workers' tasks, divided by their number)::
 
-    result_wait    results waited, finished, before the parent read them
-                   (part of ``wait``; 0 where the clocks differ, as on Ray)
+    result_wait    the last micro-batch's result waited, finished, before the
+                   parent read it (part of ``wait``; earlier results wait while
+                   their worker goes on; 0 where the clocks differ, as on Ray)
     reduce         summing the gradient slots (part of ``reduce_update``)
     update         the optimiser's arithmetic (part of ``reduce_update``)
     shm_io         the update reading and writing weights and buffers in
