@@ -309,3 +309,33 @@ def test_the_plot_legend_names_the_models_own_calibration(profiled, monkeypatch,
     write_plot(profiled["result"], tmp_path / "p.png")
     assert "hardware (calibration: the model's own step in p processes)" in labels
     assert not [label for label in labels if label and "burn" in label]
+
+
+def test_the_fixed_cost_model_fits_a_line_through_the_measured_costs_and_predicts_from_it():
+    from paracnn.profiling.scaling import fixed_cost_model, linear_fit
+
+    assert linear_fit([(1, 3.0), (2, 5.0), (4, 9.0)]) == (1.0, 2.0)
+    assert linear_fit([(2, 4.0)]) == (4.0, 0.0)
+    serial = {"compute_seconds": 0.100, "step_seconds": 0.102}
+    # F(p) = step - W / min(c, p): 4, 5, 7 and 11 ms, the line 3 ms + 1 ms per worker
+    runs = [{"workers": 1, "calibration_speedup": None, "step_seconds": 0.104},
+            {"workers": 2, "calibration_speedup": 2.0, "step_seconds": 0.055},
+            {"workers": 4, "calibration_speedup": 2.0, "step_seconds": 0.057},
+            {"workers": 8, "calibration_speedup": 2.0, "step_seconds": 0.061}]
+    model = fixed_cost_model(serial, runs, tasks=8)
+    assert model["measured"] == pytest.approx({"1": 0.004, "2": 0.005, "4": 0.007, "8": 0.011})
+    f0, f1 = model["per_step_seconds"], model["per_worker_seconds"]
+    assert f0 == pytest.approx(0.003) and f1 == pytest.approx(0.001)
+    assert model["predicted_speedup"]["8"] == pytest.approx(0.102 / (0.100 / 8 + 0.003 + 0.008))
+    # beyond 8 micro-batches per step, the extra workers add fixed cost and no compute
+    assert model["predicted_speedup"]["16"] == pytest.approx(0.102 / (0.100 / 8 + 0.003 + 0.016))
+
+
+def test_the_profile_reports_the_fixed_cost_and_where_it_goes(profiled):
+    r = profiled["result"]
+    for run in [r["serial"]] + r["runs"]:
+        assert run["fixed_seconds"] == pytest.approx(run["step_seconds"] - run["compute_seconds"], abs=0.05)
+        assert run["fixed_share"] == pytest.approx(run["fixed_seconds"] / r["serial"]["step_seconds"])
+        assert {"result_wait_seconds", "reduce_seconds", "update_seconds", "shm_io_seconds"} <= set(run)
+    assert set(r["fixed_cost"]["measured"]) == {"1", "2"}
+    assert "Fixed cost per step" in profiled["stdout"] and "Fixed-cost model" in profiled["stdout"]

@@ -182,7 +182,8 @@ class Ring:
         return True
 
     def read(self, n):
-        """Record ``n`` as the object it encodes, or :data:`PIPE` when the object took the pipe."""
+        """Record ``n`` as the object it encodes, :data:`PIPE` when the object took the pipe,
+        or None when nothing was ever written there."""
         base = 8 * (n % CAPACITY) * self.words
         view = self.view
         header = array("q")
@@ -190,6 +191,8 @@ class Ring:
         kind, n_ints, n_floats = header
         if kind == PIPE:
             return PIPE
+        if kind == EMPTY:
+            return None
         ints, floats = array("q"), array("d")
         start = base + 8 * HEADER
         mid = start + 8 * n_ints
