@@ -80,7 +80,7 @@ class Adam(Optimizer):
         root = math.sqrt(1.0 - beta2 ** step)
         c1, c2 = 1.0 - beta1, 1.0 - beta2
         old_m, old_v = buffers
-        n = len(weights)
+        n = len(grads)  # NOTE: weights may be a cffi pointer into shared memory, without a length
         new_w, m, v = [0.0] * n, [0.0] * n, [0.0] * n
         sqrt = math.sqrt
         for i in range(n):

@@ -44,7 +44,9 @@ class Optimizer:
 
         ``weights`` and each of ``buffers`` (one per name in :attr:`buffer_names`;
         None starts from zeros) may be any float sequences, such as slices of
-        shared memory; results are lists. Every element is computed on its
+        shared memory (under PyPy, where the loop versions run, anything indexable
+        with as many values as ``grads``: the engine passes cffi pointers into
+        shared memory); results are lists. Every element is computed on its
         own, so updating a vector slice by slice gives the bits of one call.
         """
         raise NotImplementedError

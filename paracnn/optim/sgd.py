@@ -62,7 +62,7 @@ class SGD(Optimizer):
         """:meth:`update` as one indexed loop, for PyPy's JIT (chained maps stay opaque to it):
         the same operations per element, in the same order, so the same bits."""
         wd, m, nesterov = self.weight_decay, self.momentum, self.nesterov
-        n = len(weights)
+        n = len(grads)  # NOTE: weights may be a cffi pointer into shared memory, without a length
         new_w = [0.0] * n
         buf = None
         if m:

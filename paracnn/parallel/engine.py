@@ -168,7 +168,7 @@ class Engine:
         n = self.parallel
         busy = sum(r.busy for r in results)
         self.task_seconds = busy / len(results)
-        compute = busy / self.parallel
+        compute = busy / n
         loss_sum = 0.0
         for r in results:
             loss_sum += r.loss_sum
@@ -213,7 +213,7 @@ class Engine:
         start = time.perf_counter()
         grad = self._mean_gradient(s.slots, float(s.samples), tail, s)
         return {"grad": grad, "loss_sum": s.loss_sum, "correct": s.correct, "samples": s.samples,
-                "wall": s.wall, "busy": s.compute * max(1, self.workers), "tail": s.tail,
+                "wall": s.wall, "busy": s.compute * self.parallel, "tail": s.tail,
                 "reduce": time.perf_counter() - start}
 
     def _tail(self):  # NOTE: pre-summing pays only where the reduction runs in the workers
