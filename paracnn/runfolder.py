@@ -17,7 +17,8 @@ import os
 import time
 from pathlib import Path
 
-from .checkpoint import atomic_write_text, check_fits, save_checkpoint
+from .checkpoint import check_fits, save_checkpoint
+from .files import write_atomic
 from .training.early_stopping import BestEpoch
 from .errors import CheckpointError, RunError
 from .monitor import MetricsWriter, StepsWriter
@@ -167,9 +168,9 @@ class RunFiles:
         with writing_to(self.dir):
             self.dir.mkdir(parents=True, exist_ok=True)
             (self.dir / "checkpoints").mkdir(exist_ok=True)
-            atomic_write_text(self.dir / "config.yaml", config.to_yaml())
+            write_atomic(self.dir / "config.yaml", config.to_yaml())
             if label_noise is not None:
-                atomic_write_text(self.dir / "label_noise.json", label_noise.to_json())
+                write_atomic(self.dir / "label_noise.json", label_noise.to_json())
         self.metrics = MetricsWriter(self.dir, with_val)
 
     def resume(self, epoch, step):
@@ -192,7 +193,7 @@ class RunFiles:
 
     def write_eval(self, out):
         with writing_to(self.dir):
-            atomic_write_text(self.dir / "eval.json", json.dumps(out, indent=1))
+            write_atomic(self.dir / "eval.json", json.dumps(out, indent=1))
 
     def checkpoint(self, name, **state):
         """Save ``checkpoints/<name>`` (see :func:`~paracnn.checkpoint.save_checkpoint`); its path."""

@@ -360,9 +360,9 @@ def run_dir_under_a_file(env):
 
 def disk_full_during_second_save(env):
     """The epoch-2 save of last.json fails with ENOSPC; epoch 1's must survive intact."""
-    from paracnn import checkpoint
+    from paracnn import checkpoint, files
 
-    real, saves = checkpoint.atomic_write_text, []
+    real, saves = checkpoint.write_atomic, []
 
     def no_space(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -372,11 +372,11 @@ def disk_full_during_second_save(env):
         if saves.count("last.json") == 2 and saves[-1] == "last.json":
             # The temp file is written, then syncing it finds the disk full.
             with env.monkeypatch.context() as m:
-                m.setattr(checkpoint.os, "fsync", no_space)
+                m.setattr(files.os, "fsync", no_space)
                 return real(path, text)
         return real(path, text)
 
-    env.monkeypatch.setattr(checkpoint, "atomic_write_text", full)
+    env.monkeypatch.setattr(checkpoint, "write_atomic", full)
 
     def after():
         folder = env.tmp / "out" / "checkpoints"
