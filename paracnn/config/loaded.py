@@ -18,7 +18,7 @@ from ..model import Sequential
 from ..registry import get_registry
 from .overrides import Override, apply_override, parse_override
 from .schema import dataset_info, validate
-from .yamlpos import MAX_BYTES, parse_yaml
+from .yamlpos import MAX_BYTES, check_plain_data, parse_yaml
 
 
 class Config:
@@ -173,6 +173,7 @@ def load_config(path, overrides=(), registry=None):
 
 def config_from_dict(d, name="<dict>", overrides=(), registry=None):
     """Validate an already-parsed config (a checkpoint's, a test's); errors cite ``name``."""
+    check_plain_data(d, name)  # NOTE: before deepcopy, which recursion depth would stop
     return _make(copy.deepcopy(d), name, {}, overrides, registry)
 
 
