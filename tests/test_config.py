@@ -9,6 +9,7 @@ from paracnn.config import (DATA_DEFAULTS, TRAIN_DEFAULTS, Config, config_from_d
 from paracnn.errors import ConfigError, ShapeError
 
 from .conftest import SMALL_CONFIG
+from .faults.bombs import merge_bomb
 
 # Line numbers below refer to this text.
 BASE = SMALL_CONFIG
@@ -214,13 +215,6 @@ def test_alias_bombs_are_refused_quickly(monkeypatch):
     with pytest.raises(ConfigError, match="expands to more than 100000 values through aliases"):
         parse_yaml("\n".join(lines) + "\n", "bomb.yaml")
     assert built[0] == yamlpos.MAX_NODES + 1 == 100_001
-
-
-def merge_bomb(levels=30):
-    """Each mapping merges the one before twice: 2**levels pairs to list, from 31 short lines."""
-    lines = ["m0: &m0 {k: 1}"]
-    lines += [f"m{i}: &m{i} {{<<: [*m{i - 1}, *m{i - 1}], k{i}: 1}}" for i in range(1, levels + 1)]
-    return "\n".join(lines) + "\n"
 
 
 def test_merge_keys_count_against_the_value_limit(monkeypatch):
