@@ -42,6 +42,7 @@ from pathlib import Path
 from . import __version__
 from .errors import CheckpointError
 from .files import write_atomic
+from .limits import MAX_CHECKPOINT_BYTES
 from .layer import format_shape
 
 SCHEMA = 1
@@ -89,13 +90,15 @@ def load_checkpoint(path, num_params=None):
     """Read and validate a checkpoint; return its dict.
 
     Raises :class:`~paracnn.errors.CheckpointError` when the file is missing,
-    not JSON, from a newer paracnn, or its weights do not fit ``num_params``.
+    larger than :data:`~paracnn.limits.MAX_CHECKPOINT_BYTES`, not JSON, from a
+    newer paracnn, or its weights do not fit ``num_params``. The config's
+    ``data.mirror`` is dropped: a checkpoint never chooses where data is downloaded from.
     """
     path = Path(path)
     if path.is_dir():
         path = resolve_checkpoint_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_bounded(path)
     except FileNotFoundError:
         hint = ("; only a run with a validation split (data.validation) keeps a best.json: use "
                 f"{path.with_name('last.json')}" if path.name == "best.json" else "")
@@ -132,8 +135,29 @@ def load_checkpoint(path, num_params=None):
     check_finite(weights, f"checkpoint {path} weights")
     _check_params(state, path)
     _check_optimizer(state.get("optimizer") or {}, len(weights), path, state["step"])
+    data = state["config"].get("data")
+    if isinstance(data, dict) and data.get("mirror") is not None:
+        # NOTE: a URL that came inside a file is not one the user chose to fetch from: a resumed
+        # or evaluated run downloads from --set data.mirror, PARACNN_MIRROR or the default.
+        data["mirror"] = None
     state["path"] = str(path)
     return state
+
+
+def _read_bounded(path):
+    """The checkpoint's text, refused by its size and its first byte before it is read whole."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_CHECKPOINT_BYTES:
+            raise CheckpointError(f"checkpoint {path} is {size:,} bytes, more than paracnn's limit of "
+                                  f"{MAX_CHECKPOINT_BYTES:,} for a checkpoint; it is not a paracnn "
+                                  f"checkpoint, or a model far larger than paracnn trains")
+        head = f.read(64)
+        first = head.lstrip()[:1]
+        if first and first not in b'{["-0123456789tfn':  # NOTE: what a JSON text may start with
+            raise CheckpointError(f"checkpoint {path} is not valid JSON (it starts with byte "
+                                  f"{first!r}); it may be damaged or not a paracnn checkpoint")
+        return (head + f.read()).decode("utf-8")
 
 
 def _check_optimizer(opt, num_params, path, step):

@@ -85,3 +85,40 @@ def test_run_folders(tmp_path):
     assert load_checkpoint(run)["weights"] == [1.0]
     with pytest.raises(CheckpointError, match="without checkpoints/last.json"):
         resolve_checkpoint_path(tmp_path)
+
+
+def test_a_checkpoint_past_the_size_limit_is_refused_by_its_size_without_reading_it(tmp_path, monkeypatch):
+    from paracnn import checkpoint
+    path = tmp_path / "last.json"
+    save(path, [1.0] * 100)
+    monkeypatch.setattr(checkpoint, "MAX_CHECKPOINT_BYTES", path.stat().st_size - 1)
+    with pytest.raises(CheckpointError, match=rf"is {path.stat().st_size:,} bytes, more than paracnn's "
+                                              rf"limit of {path.stat().st_size - 1:,} for a checkpoint"):
+        load_checkpoint(path)
+
+
+def test_a_huge_sparse_file_is_refused_at_its_first_byte(tmp_path, monkeypatch):
+    from paracnn import checkpoint
+    path = tmp_path / "last.json"
+    with open(path, "wb") as f:
+        f.truncate(64 << 20)  # sparse: no disk, all zero bytes
+    monkeypatch.setattr(checkpoint, "MAX_CHECKPOINT_BYTES", 1 << 30)
+    reads = []
+    real_open = open
+
+    def counting_open(*args, **kwargs):
+        f = real_open(*args, **kwargs)
+        real_read = f.read
+        f.read = lambda n=-1: reads.append(n) or real_read(n)
+        return f
+    monkeypatch.setattr("builtins.open", counting_open)
+    with pytest.raises(CheckpointError, match=r"is not valid JSON \(it starts with byte b'\\x00'\); it may be damaged"):
+        load_checkpoint(path)
+    assert -1 not in reads  # never read whole
+
+
+def test_a_checkpoints_download_mirror_is_never_followed(tmp_path):
+    path = tmp_path / "last.json"
+    save_checkpoint(path, config={"data": {"dataset": "mnist", "mirror": "http://elsewhere.example/"}},
+                    weights=[1.0], optimizer=None, epoch=1, step=2)
+    assert load_checkpoint(path)["config"]["data"]["mirror"] is None
