@@ -27,17 +27,20 @@ def idx_header(dims):
     return struct.pack(f">HBB{len(dims)}I", 0, 0x08, len(dims), *dims)
 
 
-def huge_png(path, width, height):
-    """A valid grayscale PNG of ``width`` x ``height`` black pixels (a 110 MP one is about 110 KB)."""
+def huge_png(path, width, height, channels=4):
+    """A valid PNG of ``width`` x ``height`` transparent black pixels (110 MP: about 450 KB).
+
+    ``channels``: 4 for RGBA (what takes the most memory to decode), 1 for grayscale.
+    """
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    row = bytes(1 + width)  # filter byte 0, then black pixels
+    row = bytes(1 + channels * width)  # filter byte 0, then the pixels
     compressor, parts = zlib.compressobj(9), []
     for _ in range(height):
         parts.append(compressor.compress(row))
     parts.append(compressor.flush())
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, {1: 0, 4: 6}[channels], 0, 0, 0)
     with open(path, "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts))
                 + chunk(b"IEND", b""))
