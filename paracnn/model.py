@@ -19,7 +19,7 @@ import random
 from array import array
 
 from .errors import CheckpointError, ConfigError, ModelTooLarge, ShapeError
-from .budget import OverBudget, ParamBudget
+from .budget import OverBudget, OverMemory, ParamBudget
 from .inspection import Inspection
 from .layer import format_shape
 from .loss import softmax_cross_entropy
@@ -82,7 +82,7 @@ class Sequential(Inspection):
             types.append(type_name)
         return cls(layers, model_cfg["input_shape"], types)
 
-    def build(self, seed=0, max_params=None):
+    def build(self, seed=0, max_params=None, memory=None):
         """Infer every shape and create the parameters; return the output shape.
 
         Each layer draws from its own ``random.Random`` seeded by (seed, index),
@@ -90,18 +90,26 @@ class Sequential(Inspection):
 
         With ``max_params``, a parameter that would take the model past it is
         refused *before* it is allocated: :class:`~paracnn.errors.ModelTooLarge`
-        names the layer.
+        names the layer. With ``memory`` (a :class:`~paracnn.memory.MemoryPlan`),
+        so is a layer whose input would take one sample's activations, with the
+        parameters and the dataset, past the memory there is.
         """
-        with ParamBudget(max_params) as budget:
+        with ParamBudget(max_params, memory) as budget:
             return self._build(seed, budget)
 
     def _build(self, seed, budget):
         shape = self.input_shape
         self.shapes = []
+        try:
+            budget.take_values(shape)
+        except OverMemory as e:
+            raise ModelTooLarge(f"the input {format_shape(shape)} is too large: training would need {e}",
+                                key=("input_shape",)) from None
         for i, layer in enumerate(self.layers):
             rng = random.Random(f"paracnn-init:{seed}:{i}")
             try:
                 shape = tuple(layer.build(shape, rng))
+                budget.take_values(shape)
             except ConfigError as e:
                 # A composite layer (a residual block) reports the inner path, e.g. ("layers", 1).
                 raise type(e)(f"layers[{i}] {self.types[i]} {e.message}",
@@ -112,6 +120,9 @@ class Sequential(Inspection):
                     f"parameters (this layer's {e.name} {format_shape(e.shape)} alone has "
                     f"{e.count:,}), more than the limit of {budget.limit:,}",
                     key=("layers", i), total=budget.total) from None
+            except OverMemory as e:
+                raise ModelTooLarge(f"layers[{i}] {self.types[i]}: its output {format_shape(shape)} "
+                                    f"is too large: training would need {e}", key=("layers", i)) from None
             if any(s <= 0 for s in shape):
                 raise ShapeError(f"layers[{i}] {self.types[i]} would produce an empty output "
                                  f"{format_shape(shape)}; its input is too small",
