@@ -155,8 +155,10 @@ def _read_bounded(path):
         head = f.read(64)
         first = head.lstrip()[:1]
         if first and first not in b'{["-0123456789tfn':  # NOTE: what a JSON text may start with
-            raise CheckpointError(f"checkpoint {path} is not valid JSON (it starts with byte "
-                                  f"{first!r}); it may be damaged or not a paracnn checkpoint")
+            if not (b" " <= first <= b"~"):
+                raise UnicodeDecodeError("utf-8", head, 0, 1, "not text")
+            raise CheckpointError(f"checkpoint {path} is not valid JSON (it starts with "
+                                  f"{first.decode()!r}); it may be damaged or not a paracnn checkpoint")
         return (head + f.read()).decode("utf-8")
 
 

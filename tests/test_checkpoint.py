@@ -112,7 +112,7 @@ def test_a_huge_sparse_file_is_refused_at_its_first_byte(tmp_path, monkeypatch):
         f.read = lambda n=-1: reads.append(n) or real_read(n)
         return f
     monkeypatch.setattr("builtins.open", counting_open)
-    with pytest.raises(CheckpointError, match=r"is not valid JSON \(it starts with byte b'\\x00'\); it may be damaged"):
+    with pytest.raises(CheckpointError, match=r"is not text \(not UTF-8\); it is damaged"):
         load_checkpoint(path)
     assert -1 not in reads  # never read whole
 
