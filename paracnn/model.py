@@ -18,7 +18,7 @@ import math
 import random
 from array import array
 
-from .errors import CheckpointError, ConfigError, ModelTooLarge, ShapeError
+from .errors import CheckpointError, ConfigError, ModelTooLarge, ParacnnError, PluginFailed, ShapeError
 from .budget import OverBudget, OverMemory, ParamBudget
 from .inspection import Inspection
 from .layer import format_shape
@@ -38,6 +38,15 @@ def layer_seed(sample_seed, index):
     It fixes every trained weight of a model with dropout: changing it changes them.
     """
     return sample_seed * LAYER_SEED_STRIDE + index
+
+
+def _built_shape(out, i, type_name):
+    """What ``build()`` returned, as a shape tuple; PluginFailed if it is not a tuple or list of ints."""
+    if not (isinstance(out, (tuple, list)) and out
+            and all(isinstance(d, int) and not isinstance(d, bool) for d in out)):
+        raise PluginFailed(f"layers[{i}] {type_name}: build() returned {repr(out)[:60]}, not a shape "
+                           f"(a tuple of whole numbers)", key=("layers", i), type_name=type_name)
+    return tuple(out)
 
 
 class Sequential(Inspection):
@@ -108,8 +117,10 @@ class Sequential(Inspection):
         for i, layer in enumerate(self.layers):
             rng = random.Random(f"paracnn-init:{seed}:{i}")
             try:
-                shape = tuple(layer.build(shape, rng))
+                shape = _built_shape(layer.build(shape, rng), i, self.types[i])
                 budget.take_values(shape)
+            except PluginFailed:
+                raise
             except ConfigError as e:
                 # A composite layer (a residual block) reports the inner path, e.g. ("layers", 1).
                 raise type(e)(f"layers[{i}] {self.types[i]} {e.message}",
@@ -123,6 +134,11 @@ class Sequential(Inspection):
             except OverMemory as e:
                 raise ModelTooLarge(f"layers[{i}] {self.types[i]}: its output {format_shape(shape)} "
                                     f"is too large: training would need {e}", key=("layers", i)) from None
+            except ParacnnError:
+                raise
+            except (Exception, SystemExit) as e:  # a plugin's build() may fail in any way
+                raise PluginFailed(f"layers[{i}] {self.types[i]}: build() raised {type(e).__name__}: {e}",
+                                   key=("layers", i), type_name=self.types[i]) from e
             if any(s <= 0 for s in shape):
                 raise ShapeError(f"layers[{i}] {self.types[i]} would produce an empty output "
                                  f"{format_shape(shape)}; its input is too small",

@@ -11,7 +11,7 @@ import copy
 import yaml
 
 from .. import __version__
-from ..errors import ConfigError, ModelTooLarge
+from ..errors import ConfigError, ModelTooLarge, PluginFailed
 from ..layer import format_shape
 from ..data.datasets import dataset_size
 from ..memory import MemoryPlan, available_memory, dataset_bytes, default_max_params, gb, training_bytes
@@ -100,6 +100,8 @@ class Config:
                       "use smaller images (model.input_shape), smaller layers or fewer workers")
             raise self.locate(ModelTooLarge(f"{e.message}; {advice}" if e.total is None else
                                             f"{e.message}: {advice}", key=e.key), ("model",)) from None
+        except PluginFailed as e:
+            raise self.locate(e.with_origin(self.registry), ("model",)) from e
         except ConfigError as e:
             raise self.locate(e, ("model",)) from None
         if tuple(out) != (self.num_classes,):
