@@ -25,6 +25,7 @@ import zlib
 from pathlib import Path
 
 from ..errors import DataError
+from ..files import write_atomic
 from ..limits import CHUNK_BYTES, MAX_IDX_BYTES
 from .checksums import FILES, SIZE_BY_SHA256, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 
@@ -62,10 +63,10 @@ def write_idx(path, data, dims, gz=True):
     raw = idx_bytes(data, dims)
     if gz:
         # No name or mtime in the gzip header: the same data gives the same .gz.
-        with open(path, "wb") as f, gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as g:
+        buf = io.BytesIO()
+        with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0) as g:
             g.write(raw)
-    else:
-        Path(path).write_bytes(raw)
+    write_atomic(path, buf.getvalue() if gz else raw)
     return hashlib.sha256(raw).hexdigest()
 
 
