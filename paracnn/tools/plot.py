@@ -94,7 +94,7 @@ def plot_run(run_dir, *, out=None, images=4, checkpoint=None, data_dir=None, log
         raise ParacnnError(f"--images must be 1 or more, not {images}")
     out = Path(out) if out else run_dir / "plots"
     if out.exists() and not out.is_dir():
-        raise ParacnnError(f"--out {out} is a file, not a folder; choose a folder for the figures")
+        raise ParacnnError(f"{out} is a file, not a folder; choose a folder for the figures (--out)")
     notes = []
 
     def say(line):

@@ -138,8 +138,8 @@ def test_plot_out_naming_a_file_is_one_line(tiny_run, tmp_path, capsys):
     run, _ = tiny_run
     (tmp_path / "afile").write_text("x")
     assert main(["plot", str(run), "--out", str(tmp_path / "afile")]) == 2
-    assert capsys.readouterr().err == (f"paracnn: error: --out {tmp_path / 'afile'} is a file, not a folder; "
-                                       f"choose a folder for the figures\n")
+    assert capsys.readouterr().err == (f"paracnn: error: {tmp_path / 'afile'} is a file, not a folder; "
+                                       f"choose a folder for the figures (--out)\n")
 
 
 def test_step_and_epoch_lines_with_keys_missing_or_wrong_are_left_out_and_counted(tiny_run, tmp_path):
