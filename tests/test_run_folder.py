@@ -1,6 +1,7 @@
 """Run folders: a run is never overwritten, default folders never collide, finished runs stay finished."""
 
 import hashlib
+import json
 import os
 import re
 import threading
@@ -161,3 +162,13 @@ def test_a_run_that_fails_on_its_data_leaves_no_folder_behind(tmp_path, capsys, 
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     assert main(["train", str(path), "--run-dir", str(tmp_path / "mine"), "--no-progress"]) == 2
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+
+
+def test_resume_passes_over_a_metrics_line_whose_epoch_is_not_a_number(finished_run, capsys):
+    config, run = finished_run
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    bad = dict(yaml.safe_load(lines[0]), epoch="one")
+    (run / "metrics.jsonl").write_text("\n".join([json.dumps(bad)] + lines[1:]) + "\n")
+    assert main(["train", "--resume", str(run), "--set", "train.epochs=3", "--no-progress"]) == 0
+    epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [2, 3]
