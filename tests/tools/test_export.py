@@ -207,3 +207,11 @@ def test_a_failed_export_write_is_one_line_and_leaves_nothing(tiny_run, tmp_path
     assert code == 2
     assert capsys.readouterr().err == f"paracnn: error: cannot write {tmp_path / 'w.st'}: No space left on device\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_at_the_old_fixed_temporary_name_neither_breaks_export_nor_is_touched(tiny_run, tmp_path, capsys):
+    run, _ = tiny_run
+    (tmp_path / ".w.safetensors.tmp").mkdir()  # export's cleanup used to fail on it with a second traceback
+    assert main(["export", "--checkpoint", str(run / "checkpoints" / "last.json"), str(tmp_path / "w.safetensors")]) == 0
+    assert (tmp_path / ".w.safetensors.tmp").is_dir() and read_tensors(tmp_path / "w.safetensors")[0]
+    assert "Traceback" not in capsys.readouterr().err
