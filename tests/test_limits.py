@@ -96,7 +96,11 @@ def png_of_110_megapixels(tmp):
 
 def input_of_20000_by_20000(tmp):
     cfg = tiny_dict()
-    cfg["model"]["input_shape"] = [1, 20_000, 20_000]
+    # NOTE: a conv layer first, whose index plans took the memory before the dense layer's
+    # parameters could be refused
+    cfg["model"] = {"input_shape": [1, 20_000, 20_000], "layers": [
+        {"type": "conv2d", "filters": 4, "kernel_size": 3}, {"type": "relu"},
+        {"type": "maxpool2d", "kernel_size": 2}, {"type": "flatten"}, {"type": "dense", "units": 4}]}
     cfg["data"]["synthetic"].update(image_shape=[1, 20_000, 20_000], train_size=1, test_size=1)
     return ["summary", write_yaml(tmp / "huge.yaml", cfg)]
 
