@@ -67,9 +67,12 @@ def write_atomic(path, data, *, inputs=(), overwrite=True):
             f.flush()
             os.fsync(f.fileno())
         _land(tmp, path, overwrite)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno is not None:
+            # NOTE: named by its target: the temporary name means nothing to the user
+            raise OSError(e.errno, e.strerror, str(path)) from e
         raise
     _fsync_dir(path.parent)
     return path

@@ -262,6 +262,11 @@ def _grids(trained, test, results, save, say):
 
 def plot_from_cli(args):
     """``paracnn plot RUN [--out DIR] [--images N] [--checkpoint CKPT] [--data-dir D]``."""
-    plot_run(args.run, out=args.out, images=args.images, checkpoint=args.checkpoint,
-             data_dir=getattr(args, "data_dir", None))
+    try:
+        plot_run(args.run, out=args.out, images=args.images, checkpoint=args.checkpoint,
+                 data_dir=getattr(args, "data_dir", None))
+    except OSError as e:  # a folder or file in the way, permissions, a full disk
+        where = e.filename or args.out or args.run
+        raise ParacnnError(f"cannot write {where}: {e.strerror or e}; choose another --out, or free "
+                           f"some space") from None
     return 0

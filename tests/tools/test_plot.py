@@ -158,3 +158,12 @@ def test_step_and_epoch_lines_with_keys_missing_or_wrong_are_left_out_and_counte
         assert re.search(rf"^{name}: left out 2 of \d+ lines whose numbers are missing or not numbers "
                          rf"\(edited or damaged\)$", said, re.M)
     assert plotted.report.is_file()
+
+
+def test_a_figure_that_cannot_be_written_is_one_line_naming_it(tiny_run, tmp_path, capsys):
+    run, _ = tiny_run
+    (tmp_path / "out" / "curves_steps.png").mkdir(parents=True)  # a folder in the way
+    assert main(["plot", str(run), "--out", str(tmp_path / "out"), "--images", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"paracnn: error: cannot write {tmp_path / 'out' / 'curves_steps.png'}: Is a directory; "
+                   f"choose another --out, or free some space\n")
