@@ -96,10 +96,11 @@ class Config:
         try:
             out = model.build(seed, limit or default_max_params(self._workers(), self._buffers()), plan)
         except ModelTooLarge as e:
-            advice = (self._memory_advice(limit, e.total) if e.total is not None else
-                      "use smaller images (model.input_shape), smaller layers or fewer workers")
-            raise self.locate(ModelTooLarge(f"{e.message}; {advice}" if e.total is None else
-                                            f"{e.message}: {advice}", key=e.key), ("model",)) from None
+            if e.total is None:  # refused by the memory plan: activations and the dataset
+                message = f"{e.message}; use smaller images (model.input_shape), smaller layers or fewer workers"
+            else:
+                message = f"{e.message}: {self._memory_advice(limit, e.total)}"
+            raise self.locate(ModelTooLarge(message, key=e.key), ("model",)) from None
         except PluginFailed as e:
             raise self.locate(e.with_origin(self.registry), ("model",)) from e
         except ConfigError as e:
