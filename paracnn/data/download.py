@@ -127,13 +127,19 @@ def download_file(fname, folder, mirror, sha256=None):
         The path of the downloaded file.
 
     Raises:
-        DataError: the download failed, or the file is not the expected IDX
-            file (for example an HTML error page); nothing is left behind.
+        DataError: the download failed, the file is not the expected IDX file
+            (for example an HTML error page), or its URL is plain http and no
+            ``sha256`` vouches for it; nothing is left behind.
     """
     folder = Path(folder)
     url = mirror + fname
     advice = (f"check data.mirror / PARACNN_MIRROR (now {mirror}), or download {fname} yourself "
               f"into {folder} or a folder named by PARACNN_DATA_DIR")
+    if sha256 is None and not url.lower().startswith("https://"):
+        # NOTE: over plain http only the checksum vouches for what arrives (the default
+        # fashion-mnist mirror serves http only, and its files have official hashes).
+        raise DataError(f"{url}: refusing to download over plain http a file whose SHA-256 is not "
+                        f"known; use an https mirror, or download {fname} yourself into {folder}")
     created = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -144,3 +144,13 @@ def test_a_cache_folder_that_existed_is_kept_after_a_failed_download(clean_env, 
     with pytest.raises(DataError):
         ensure_dataset("mnist", mirror=url, checksums=hashes)
     assert _leftovers(clean_env / "mnist") == []
+
+
+def test_plain_http_is_refused_for_a_file_without_a_known_checksum(clean_env, serve, mirror_files):
+    served, _ = mirror_files
+    url, requests = serve(served)
+    assert url.startswith("http://")
+    with pytest.raises(DataError, match=rf"{FILES[1]}: refusing to download over plain http a file whose "
+                                        rf"SHA-256 is not known; use an https mirror"):
+        download_file(FILES[1], clean_env / "x", url, sha256=None)
+    assert requests == [] and not clean_env.exists()
