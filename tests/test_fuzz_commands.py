@@ -10,7 +10,8 @@ scratch folder touched: links planted in the scratch folder point at a
 victim file outside it, which must never change.
 
 With ``CI`` set the ``ci`` profile of ``tests/conftest.py`` derandomizes the
-examples. For a deeper search set ``PARACNN_FUZZ_EXAMPLES`` (examples per command, e.g. 100).
+examples. For a deeper search set ``PARACNN_FUZZ_COMMAND_EXAMPLES`` (examples per command,
+e.g. 100; a plot takes about a second).
 """
 
 import contextlib
@@ -37,7 +38,7 @@ from paracnn.train import train  # noqa: E402
 from .parallel.helpers import tiny_dict  # noqa: E402
 
 #: examples per command (8 commands): the whole test stays well under a minute.
-FUZZ = settings(max_examples=int(os.environ.get("PARACNN_FUZZ_EXAMPLES", 8)), deadline=None,
+FUZZ = settings(max_examples=int(os.environ.get("PARACNN_FUZZ_COMMAND_EXAMPLES", 8)), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 #: the files an example may damage, relative to the scratch folder.
@@ -149,7 +150,6 @@ def run_in(folder, argv):
     return code, err.getvalue()
 
 
-@pytest.mark.timeout(600)
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 @FUZZ
 @given(data=st.data(), target=st.sampled_from(TARGETS), how=st.sampled_from(["truncate", "flip", "splice", "json"]))
