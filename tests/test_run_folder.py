@@ -172,3 +172,13 @@ def test_resume_passes_over_a_metrics_line_whose_epoch_is_not_a_number(finished_
     assert main(["train", "--resume", str(run), "--set", "train.epochs=3", "--no-progress"]) == 0
     epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [2, 3]
+
+
+def test_every_file_of_a_run_has_the_one_mode(finished_run):
+    import stat
+    _, run = finished_run
+    mask = os.umask(0o022)
+    os.umask(mask)
+    modes = {str(p.relative_to(run)): stat.S_IMODE(p.stat().st_mode) for p in run.rglob("*") if p.is_file()}
+    assert {"config.yaml", "metrics.jsonl", "steps.jsonl", "eval.json", "checkpoints/last.json"} <= set(modes)
+    assert set(modes.values()) == {0o666 & ~mask}, modes  # as any file the user creates
