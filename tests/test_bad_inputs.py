@@ -291,6 +291,16 @@ def deeply_nested_checkpoint(env):
     return ["evaluate", "--checkpoint", str(last)]
 
 
+def deep_config_checkpoint(env):
+    """A checkpoint whose config holds a value nested 900 deep: JSON reads it, deepcopy did not."""
+    def change(state):
+        value = 0
+        for _ in range(900):
+            value = [value]
+        state["config"]["train"]["seed"] = value
+    return evaluate_tampered(change)(env)
+
+
 def resume_with_another_config(env):
     run, _ = env.run_copy()
     return env.train(env.config(edit("lr: 0.1", "lr: 0.5")), "--resume", str(run))
@@ -318,6 +328,8 @@ CHECKPOINTS = [
      r"^paracnn: error: checkpoint .*last.json is not text \(not UTF-8\)"),
     ("checkpoint-nested-json", deeply_nested_checkpoint, 2,
      r"^paracnn: error: checkpoint .*last.json is not valid JSON"),
+    ("checkpoint-deep-config", deep_config_checkpoint, 2,
+     r"^paracnn: error: .*last.json: the config is nested more than 50 levels deep$"),
     ("checkpoint-newer-schema", evaluate_tampered(setter("schema", 7)), 2,
      r"^paracnn: error: checkpoint .*last.json has schema 7, newer than this paracnn .* upgrade paracnn$"),
     ("checkpoint-weight-count", resume_tampered(set_layer("units", 13)), 2,
