@@ -7,7 +7,8 @@ mass is at the centre. A network trained on MNIST has only ever seen digits
 like that, white on black, so a photo or a drawing has to be brought to the
 same form before asking it:
 
-1. grayscale (a transparent background counts as white paper);
+1. grayscale (a transparent background counts as white paper; 16-bit images are
+   scaled to 8 bits, not clipped);
 2. invert when the background is light (``invert="auto"`` looks at the border);
 3. subtract the paper's own grey and stretch the ink to 0..255;
 4. crop to the ink;
