@@ -3,7 +3,10 @@
 ``Sequential.build`` opens a :class:`ParamBudget` around the build, and
 :meth:`paracnn.layer.Layer.add_param` charges every parameter to it with
 :func:`charge` before allocating, so a model too large for memory is refused
-before the first oversized list is made (``train.max_params``).
+before the first oversized list is made (``train.max_params``). The model
+charges each layer's input shape too (:meth:`ParamBudget.take_values`): with a
+:class:`~paracnn.memory.MemoryPlan`, parameters, activations and the dataset
+are held together to the memory there is.
 """
 
 import contextvars
@@ -23,6 +26,8 @@ class ParamBudget:
 
     Args:
         limit: the most parameters the model may have; None counts without a limit.
+        plan: a :class:`~paracnn.memory.MemoryPlan` that the parameters and the activations of
+            one sample must fit together, or None.
 
     Example::
 
@@ -31,8 +36,9 @@ class ParamBudget:
         budget.total           # the parameters created
     """
 
-    def __init__(self, limit):
+    def __init__(self, limit, plan=None):
         self.limit, self.total = limit, 0
+        self.plan, self.values = plan, 0
         self._token = None
 
     def __enter__(self):
@@ -48,6 +54,16 @@ class ParamBudget:
         self.total += n
         if self.limit is not None and self.total > self.limit:
             raise OverBudget(name, tuple(shape), n)
+        self._check_memory()
+
+    def take_values(self, shape):
+        """Count an activation of ``shape`` (one sample's, kept while training) against the plan."""
+        self.values += math.prod(shape)
+        self._check_memory()
+
+    def _check_memory(self):
+        if self.plan is not None and not self.plan.fits(self.total, self.values):
+            raise OverMemory(self.plan.describe(self.total, self.values))
 
 
 class OverBudget(Exception):
@@ -56,6 +72,10 @@ class OverBudget(Exception):
     def __init__(self, name, shape, count):
         super().__init__(name, shape, count)
         self.name, self.shape, self.count = name, shape, count
+
+
+class OverMemory(Exception):
+    """Raised past the memory plan; the model turns it into ModelTooLarge. ``str()`` is the figure."""
 
 
 def charge(name, shape):

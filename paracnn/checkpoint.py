@@ -30,18 +30,19 @@ existed have no ``params`` and are checked by length only.
 
 Floats are written with ``repr`` (what :mod:`json` does), which round-trips
 every float64 exactly, so a resumed run continues bit-identically. Files are
-written atomically: a temporary file in the same folder, flushed and fsynced,
-then ``os.replace`` and an fsync of the folder.
+written atomically by :func:`paracnn.files.write_atomic`: a temporary file in the
+same folder, flushed and fsynced, then ``os.replace`` and an fsync of the folder.
 """
 
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 from . import __version__
 from .errors import CheckpointError
+from .files import write_atomic
+from .limits import MAX_CHECKPOINT_BYTES
 from .layer import format_shape
 
 SCHEMA = 1
@@ -51,39 +52,6 @@ RESUME_FREE = ("workers", "start_method", "eval_batch", "epochs", "max_params", 
                "early_stopping")
 #: data keys that only say where the files are.
 DATA_FREE = ("dir", "download", "mirror")
-
-
-def atomic_write_text(path, text):
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder):
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # NOTE: some platforms (Windows) cannot open folders; rename is enough there.
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def save_checkpoint(path, *, config, weights, optimizer, epoch, step, step_in_epoch=0,
@@ -114,7 +82,7 @@ def save_checkpoint(path, *, config, weights, optimizer, epoch, step, step_in_ep
     except ValueError:
         raise CheckpointError(f"cannot save checkpoint {path}: the weights or metrics contain "
                               f"NaN or infinity (training diverged; lower the learning rate)") from None
-    atomic_write_text(path, text)
+    write_atomic(path, text)
     return Path(path)
 
 
@@ -122,13 +90,15 @@ def load_checkpoint(path, num_params=None):
     """Read and validate a checkpoint; return its dict.
 
     Raises :class:`~paracnn.errors.CheckpointError` when the file is missing,
-    not JSON, from a newer paracnn, or its weights do not fit ``num_params``.
+    larger than :data:`~paracnn.limits.MAX_CHECKPOINT_BYTES`, not JSON, from a
+    newer paracnn, or its weights do not fit ``num_params``. The config's
+    ``data.mirror`` is dropped: a checkpoint never chooses where data is downloaded from.
     """
     path = Path(path)
     if path.is_dir():
         path = resolve_checkpoint_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_bounded(path)
     except FileNotFoundError:
         hint = ("; only a run with a validation split (data.validation) keeps a best.json: use "
                 f"{path.with_name('last.json')}" if path.name == "best.json" else "")
@@ -165,8 +135,31 @@ def load_checkpoint(path, num_params=None):
     check_finite(weights, f"checkpoint {path} weights")
     _check_params(state, path)
     _check_optimizer(state.get("optimizer") or {}, len(weights), path, state["step"])
+    data = state["config"].get("data")
+    if isinstance(data, dict) and data.get("mirror") is not None:
+        # NOTE: a URL that came inside a file is not one the user chose to fetch from: a resumed
+        # or evaluated run downloads from --set data.mirror, PARACNN_MIRROR or the default.
+        data["mirror"] = None
     state["path"] = str(path)
     return state
+
+
+def _read_bounded(path):
+    """The checkpoint's text, refused by its size and its first byte before it is read whole."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_CHECKPOINT_BYTES:
+            raise CheckpointError(f"checkpoint {path} is {size:,} bytes, more than paracnn's limit of "
+                                  f"{MAX_CHECKPOINT_BYTES:,} for a checkpoint; it is not a paracnn "
+                                  f"checkpoint, or a model far larger than paracnn trains")
+        head = f.read(64)
+        first = head.lstrip()[:1]
+        if first and first not in b'{["-0123456789tfn':  # NOTE: what a JSON text may start with
+            if not (b" " <= first <= b"~"):
+                raise UnicodeDecodeError("utf-8", head, 0, 1, "not text")
+            raise CheckpointError(f"checkpoint {path} is not valid JSON (it starts with "
+                                  f"{first.decode()!r}); it may be damaged or not a paracnn checkpoint")
+        return (head + f.read()).decode("utf-8")
 
 
 def _check_optimizer(opt, num_params, path, step):
@@ -192,11 +185,17 @@ def _check_optimizer(opt, num_params, path, step):
 
 def check_finite(values, what):
     for i, v in enumerate(values):
-        if not _finite_number(v):
+        if not finite_number(v):
             raise CheckpointError(f"{what}[{i}] is {_short(v)}; expected a finite number")
 
 
-def _finite_number(v):
+def whole_number(v):
+    """An ``int`` (not a ``bool``), as JSON counters (epoch, step) must be."""
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def finite_number(v):
+    """An ``int`` or ``float`` (not a ``bool``) that is finite, as JSON metrics and weights must be."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return False
     try:
@@ -223,10 +222,10 @@ def _check_fields(state, path):
         if state.get(key) is not None and not isinstance(state[key], dict):
             raise damaged(f"{key} {_short(state[key])} (expected a mapping or null)")
     for key, v in (state.get("progress") or {}).items():
-        if v is not None and not _finite_number(v):
+        if v is not None and not finite_number(v):
             raise damaged(f"progress.{key} {_short(v)} (expected a finite number)")
     best = state.get("best")
-    if best is not None and not (isinstance(best.get("metric"), str) and _finite_number(best.get("value"))):
+    if best is not None and not (isinstance(best.get("metric"), str) and finite_number(best.get("value"))):
         raise damaged(f"best {_short(best)} (expected metric: name and value: number)")
 
 

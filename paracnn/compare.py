@@ -34,9 +34,10 @@ from operator import mul, sub
 from pathlib import Path
 from typing import List, Optional
 
-from .checkpoint import load_checkpoint, run_dir_of
+from .checkpoint import finite_number, load_checkpoint, run_dir_of
 from .errors import CheckpointError, ParacnnError
 from .layer import format_shape
+from .limits import MAX_RUN_FILE_BYTES
 
 
 class ArchitectureMismatch(ParacnnError):
@@ -137,20 +138,34 @@ def _load(path, checkpoint_name):
 def _test_metrics(ckpt, file):
     """``(accuracy, loss, where from)`` of the test set at the checkpoint's weights, or Nones."""
     run = run_dir_of(file)
-    if run is not None and (run / "eval.json").is_file():
-        try:
-            evaluation = json.loads((run / "eval.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            evaluation = {}
-        if not isinstance(evaluation, dict):
-            evaluation = {}
-        test = evaluation.get("test")
-        if evaluation.get("step") == ckpt["step"] and isinstance(test, dict):
-            return test.get("accuracy"), test.get("loss"), str(run / "eval.json")
+    evaluation = _read_eval(run / "eval.json") if run is not None else {}
+    test = evaluation.get("test")
+    if evaluation.get("step") == ckpt["step"] and isinstance(test, dict) and finite_number(test.get("accuracy")):
+        return test["accuracy"], _number_or_none(test.get("loss")), str(run / "eval.json")
     metrics = ckpt.get("metrics") or {}
-    if not ckpt.get("step_in_epoch") and metrics.get("epoch") == ckpt["epoch"] and "test_accuracy" in metrics:
-        return metrics["test_accuracy"], metrics.get("test_loss"), f"{file} (epoch {ckpt['epoch']} metrics)"
+    if (not ckpt.get("step_in_epoch") and metrics.get("epoch") == ckpt["epoch"]
+            and finite_number(metrics.get("test_accuracy"))):
+        return (metrics["test_accuracy"], _number_or_none(metrics.get("test_loss")),
+                f"{file} (epoch {ckpt['epoch']} metrics)")
     return None, None, None
+
+
+def _read_eval(path):
+    """``eval.json`` as a dict; ``{}`` when it is missing, too large, damaged or not a mapping.
+
+    It only adds the test figures to the comparison, so a bad one is passed over, not fatal.
+    """
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_RUN_FILE_BYTES:
+            return {}
+        evaluation = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return evaluation if isinstance(evaluation, dict) else {}
+
+
+def _number_or_none(value):
+    return value if finite_number(value) else None
 
 
 def _layers(model):

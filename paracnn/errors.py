@@ -67,6 +67,29 @@ class ModelTooLarge(ConfigError):
         self.total = total
 
 
+class PluginFailed(ConfigError):
+    """A layer's constructor or ``build()`` raised, or ``build()`` returned something other than a shape.
+
+    The config adds the layer's ``FILE:LINE:COL`` and the distribution its type comes from
+    (:meth:`with_origin`). ``type_name`` is the layer's ``type:``.
+    """
+
+    def __init__(self, message, key=None, where=None, type_name=None):
+        super().__init__(message, key=key, where=where)
+        self.type_name = type_name
+
+    def with_origin(self, registry):
+        """The same error, naming the distribution that registers its layer type in ``registry``."""
+        try:
+            entry = registry.entry(self.type_name)
+            origin = f"distribution '{entry.distribution}' {entry.version}".rstrip()
+        except (RegistryError, AttributeError):  # NOTE: tests may resolve with a plain function
+            origin = "a distribution that is no longer installed"
+        return PluginFailed(f"{self.message}; layer type '{self.type_name}' comes from {origin}: fix "
+                            f"the layer's settings, or report it to that plugin's authors",
+                            key=self.key, type_name=self.type_name)
+
+
 class RegistryError(ParacnnError):
     """A layer type cannot be found, is ambiguous, or its plugin is broken."""
 

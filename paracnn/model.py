@@ -18,8 +18,8 @@ import math
 import random
 from array import array
 
-from .errors import CheckpointError, ConfigError, ModelTooLarge, ShapeError
-from .budget import OverBudget, ParamBudget
+from .errors import CheckpointError, ConfigError, ModelTooLarge, ParacnnError, PluginFailed, ShapeError
+from .budget import OverBudget, OverMemory, ParamBudget
 from .inspection import Inspection
 from .layer import format_shape
 from .loss import softmax_cross_entropy
@@ -38,6 +38,15 @@ def layer_seed(sample_seed, index):
     It fixes every trained weight of a model with dropout: changing it changes them.
     """
     return sample_seed * LAYER_SEED_STRIDE + index
+
+
+def _built_shape(out, i, type_name):
+    """What ``build()`` returned, as a shape tuple; PluginFailed if it is not a tuple or list of ints."""
+    if not (isinstance(out, (tuple, list)) and out
+            and all(isinstance(d, int) and not isinstance(d, bool) for d in out)):
+        raise PluginFailed(f"layers[{i}] {type_name}: build() returned {repr(out)[:60]}, not a shape "
+                           f"(a tuple of whole numbers)", key=("layers", i), type_name=type_name)
+    return tuple(out)
 
 
 class Sequential(Inspection):
@@ -82,7 +91,7 @@ class Sequential(Inspection):
             types.append(type_name)
         return cls(layers, model_cfg["input_shape"], types)
 
-    def build(self, seed=0, max_params=None):
+    def build(self, seed=0, max_params=None, memory=None):
         """Infer every shape and create the parameters; return the output shape.
 
         Each layer draws from its own ``random.Random`` seeded by (seed, index),
@@ -90,18 +99,28 @@ class Sequential(Inspection):
 
         With ``max_params``, a parameter that would take the model past it is
         refused *before* it is allocated: :class:`~paracnn.errors.ModelTooLarge`
-        names the layer.
+        names the layer. With ``memory`` (a :class:`~paracnn.memory.MemoryPlan`),
+        so is a layer whose input would take one sample's activations, with the
+        parameters and the dataset, past the memory there is.
         """
-        with ParamBudget(max_params) as budget:
+        with ParamBudget(max_params, memory) as budget:
             return self._build(seed, budget)
 
     def _build(self, seed, budget):
         shape = self.input_shape
         self.shapes = []
+        try:
+            budget.take_values(shape)
+        except OverMemory as e:
+            raise ModelTooLarge(f"the input {format_shape(shape)} is too large: training would need {e}",
+                                key=("input_shape",)) from None
         for i, layer in enumerate(self.layers):
             rng = random.Random(f"paracnn-init:{seed}:{i}")
             try:
-                shape = tuple(layer.build(shape, rng))
+                shape = _built_shape(layer.build(shape, rng), i, self.types[i])
+                budget.take_values(shape)
+            except PluginFailed:
+                raise
             except ConfigError as e:
                 # A composite layer (a residual block) reports the inner path, e.g. ("layers", 1).
                 raise type(e)(f"layers[{i}] {self.types[i]} {e.message}",
@@ -112,6 +131,14 @@ class Sequential(Inspection):
                     f"parameters (this layer's {e.name} {format_shape(e.shape)} alone has "
                     f"{e.count:,}), more than the limit of {budget.limit:,}",
                     key=("layers", i), total=budget.total) from None
+            except OverMemory as e:
+                raise ModelTooLarge(f"layers[{i}] {self.types[i]}: its output {format_shape(shape)} "
+                                    f"is too large: training would need {e}", key=("layers", i)) from None
+            except ParacnnError:
+                raise
+            except (Exception, SystemExit) as e:  # a plugin's build() may fail in any way
+                raise PluginFailed(f"layers[{i}] {self.types[i]}: build() raised {type(e).__name__}: {e}",
+                                   key=("layers", i), type_name=self.types[i]) from e
             if any(s <= 0 for s in shape):
                 raise ShapeError(f"layers[{i}] {self.types[i]} would produce an empty output "
                                  f"{format_shape(shape)}; its input is too small",

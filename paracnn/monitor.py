@@ -49,6 +49,9 @@ from pathlib import Path
 
 import psutil
 
+from .checkpoint import whole_number
+from .files import append_line, write_atomic
+
 MB = 1024 * 1024
 
 #: the column order of metrics.csv (``val_*`` only when a validation split is set).
@@ -151,36 +154,34 @@ class MetricsWriter:
     def truncate(self, last_epoch):
         """Keep only the records of epochs ``<= last_epoch`` (before resuming); return them.
 
-        Events go: the run they ended goes on.
+        Events go: the run they ended goes on. A record without a whole-number epoch (edited
+        or damaged) goes too. Both files are replaced atomically, so a crash keeps the old ones.
         """
         if not self.jsonl.exists():
             return []
-        records = [r for r in self.read() if r.get("epoch", 0) <= last_epoch]
-        self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
-        self.csv.write_text("")
-        for r in records:
-            self._append_csv(r)
+        records = [r for r in self.read() if whole_number(r.get("epoch")) and r["epoch"] <= last_epoch]
+        write_atomic(self.jsonl, "".join(json.dumps(r) + "\n" for r in records))
+        write_atomic(self.csv, "".join(self._csv_rows(records, header=True)))
         return records
 
     def write(self, record):
         """Append an epoch's record to both files."""
         self.write_event(record)
-        self._append_csv(record)
+        new = not self.csv.exists() or self.csv.stat().st_size == 0
+        append_line(self.csv, "".join(self._csv_rows([record], header=new)).rstrip("\n"))
 
     def write_event(self, event):
         """Append ``event`` (``{"event": "early_stop", "epoch": ...}``) to ``metrics.jsonl`` only."""
-        with open(self.jsonl, "a", encoding="utf-8") as f:
-            f.write(json.dumps(event) + "\n")
+        append_line(self.jsonl, json.dumps(event))
 
-    def _append_csv(self, record):
-        new = not self.csv.exists() or self.csv.stat().st_size == 0
+    def _csv_rows(self, records, header):
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        if new:
+        if header:
             writer.writerow(self.keys)
-        writer.writerow([_csv_value(record.get(k)) for k in self.keys])
-        with open(self.csv, "a", encoding="utf-8", newline="") as f:
-            f.write(buf.getvalue())
+        for record in records:
+            writer.writerow([_csv_value(record.get(k)) for k in self.keys])
+        return buf.getvalue()
 
 
 class StepsWriter:
@@ -197,12 +198,11 @@ class StepsWriter:
         if not self.path.exists():
             return
         rows = [r for r in map(_record, self.path.read_text(errors="replace").splitlines())
-                if r is not None and isinstance(r.get("step"), int) and r["step"] <= last_step]
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+                if r is not None and whole_number(r.get("step")) and r["step"] <= last_step]
+        write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in rows))
 
     def write(self, row):
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({k: row[k] for k in self.KEYS}) + "\n")
+        append_line(self.path, json.dumps({k: row[k] for k in self.KEYS}))
 
 
 def _record(line):

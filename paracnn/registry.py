@@ -74,7 +74,7 @@ class LayerEntry:
     def load(self):
         try:
             obj = self.entry_point.load()
-        except Exception as e:  # a plugin may fail in any way while importing
+        except (Exception, SystemExit) as e:  # a plugin may fail in any way while importing, sys.exit too
             raise RegistryError(
                 f"layer type '{self.name}' from distribution '{self.distribution}' "
                 f"{self.version} ({self.value}) failed to import: {type(e).__name__}: {e}") from e

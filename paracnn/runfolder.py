@@ -17,7 +17,8 @@ import os
 import time
 from pathlib import Path
 
-from .checkpoint import atomic_write_text, check_fits, save_checkpoint
+from .checkpoint import check_fits, save_checkpoint
+from .files import write_atomic
 from .training.early_stopping import BestEpoch
 from .errors import CheckpointError, RunError
 from .monitor import MetricsWriter, StepsWriter
@@ -69,17 +70,39 @@ def claim_run_dir(run_dir, config, *, resuming_from=None, overwrite=False, log=p
     if found:
         if not overwrite:
             shown = ", ".join(found[:4]) + (", ..." if len(found) > 4 else "")
-            aside = f"--overwrite (which moves the old folder to {run_dir.name}.old-<time>)"
+            aside = f"--overwrite (which moves the old folder to {run_dir.resolve().name}.old-<time>)"
             if "checkpoints/last.json" not in found:
                 raise RunFolderTaken(f"run folder {run_dir} already holds a run ({shown}) that "
                                      f"saved no checkpoint to resume from; start afresh with {aside}, "
                                      f"or choose another --run-dir")
             raise RunFolderTaken(f"run folder {run_dir} already holds a run ({shown}); continue it "
                                  f"with --resume {run_dir}, or start afresh with {aside}")
+        if Path.cwd().resolve().is_relative_to(run_dir.resolve()):
+            raise RunError(f"--overwrite cannot move {run_dir} aside: it is (or holds) the current "
+                           f"folder, which this process works in; pass another --run-dir, or run "
+                           f"from outside {run_dir}")
         moved = move_aside(run_dir)
         log(f"moved the earlier run {run_dir} to {moved}")
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
+
+
+def remove_unstarted_run(run_dir):
+    """Remove the files a run writes before its first step, then ``run_dir`` itself if that empties it.
+
+    Only names a run writes are removed (never ``rmtree``): anything else found there stays,
+    and so does the folder.
+    """
+    run_dir = Path(run_dir)
+    for name in RUN_FILES + ("label_noise.json",):
+        path = run_dir / name
+        with contextlib.suppress(OSError):
+            if name == "checkpoints":
+                path.rmdir()
+            else:
+                path.unlink()
+    with contextlib.suppress(OSError):
+        run_dir.rmdir()
 
 
 def move_aside(folder):
@@ -167,9 +190,9 @@ class RunFiles:
         with writing_to(self.dir):
             self.dir.mkdir(parents=True, exist_ok=True)
             (self.dir / "checkpoints").mkdir(exist_ok=True)
-            atomic_write_text(self.dir / "config.yaml", config.to_yaml())
+            write_atomic(self.dir / "config.yaml", config.to_yaml())
             if label_noise is not None:
-                atomic_write_text(self.dir / "label_noise.json", label_noise.to_json())
+                write_atomic(self.dir / "label_noise.json", label_noise.to_json())
         self.metrics = MetricsWriter(self.dir, with_val)
 
     def resume(self, epoch, step):
@@ -192,7 +215,7 @@ class RunFiles:
 
     def write_eval(self, out):
         with writing_to(self.dir):
-            atomic_write_text(self.dir / "eval.json", json.dumps(out, indent=1))
+            write_atomic(self.dir / "eval.json", json.dumps(out, indent=1))
 
     def checkpoint(self, name, **state):
         """Save ``checkpoints/<name>`` (see :func:`~paracnn.checkpoint.save_checkpoint`); its path."""

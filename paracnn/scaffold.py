@@ -28,11 +28,13 @@ import keyword
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from string import Template
 
 from . import __version__
 from .errors import ParacnnError
+from .files import umask, write_atomic
 from .scaffold_templates import FILES
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*\Z")
@@ -93,15 +95,13 @@ def new_layer(name, directory=None):
 
 def _write_package(parent, target, names):
     parent.mkdir(parents=True, exist_ok=True)
-    # Written in a scratch folder and renamed into place, so a failure leaves nothing behind.
-    scratch = parent / f".{names['dist']}.partial-{os.getpid()}"
-    shutil.rmtree(scratch, ignore_errors=True)  # left by an earlier crash of this same pid
-    scratch.mkdir()
+    # Written in a fresh, exclusively created scratch folder and renamed into place, so a
+    # failure leaves nothing behind and nothing planted there is written through.
+    scratch = Path(tempfile.mkdtemp(prefix=f".{names['dist']}.partial-", dir=parent))
+    os.chmod(scratch, 0o777 & ~umask())  # NOTE: mkdtemp makes it 0700; the package is to share
     try:
         for relative, template in FILES.items():
-            path = scratch / Template(relative).substitute(names)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(Template(template).substitute(names), encoding="utf-8")
+            write_atomic(scratch / Template(relative).substitute(names), Template(template).substitute(names))
         os.rename(scratch, target)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -15,6 +15,7 @@ Example::
 
 import copy
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from .checkpoint import load_checkpoint, resolve_checkpoint_path, resume_config,
 from .errors import ConfigError, ParacnnError
 from .layer import format_shape
 from .metrics import format_report
-from .runfolder import claim_run_dir, finished_result, stopped_early, writing_to
+from .runfolder import (claim_run_dir, finished_result, remove_unstarted_run, stopped_early,
+                        writing_to)
 from .signals import ignore_signals_outside_the_run
 from .training.loop import Run, TrainingInterrupted
 from .training.step import Trainer, TrainingDiverged, all_finite, as_config, weights_hash
@@ -82,13 +84,19 @@ def train(config=None, *, workers=None, run_dir=None, resume=None, start_method=
     if workers and tc["backend"] == "ray":
         from .parallel.ray_actor import import_ray
         import_ray()  # NOTE: a missing extra is refused before the run folder is claimed
+    created = run_dir is None or not os.path.lexists(run_dir)
     with writing_to(run_dir or "runs"):
         run_dir = claim_run_dir(run_dir, config, resuming_from=resumed_dir, overwrite=overwrite,
                                 log=log)
     run = Run(config, run_dir, ckpt, workers=workers, start_method=start_method, data_dir=data_dir,
               progress=progress, max_steps=max_steps, log=log, quiet=quiet, backend=backend,
               address=address)
-    return run.execute()
+    try:
+        return run.execute()
+    except BaseException:
+        if created and run.steps_taken() == 0:
+            remove_unstarted_run(run_dir)  # NOTE: a run that never stepped leaves no folder behind
+        raise
 
 
 # -- evaluation -----------------------------------------------------------------------------

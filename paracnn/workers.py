@@ -21,6 +21,9 @@ Example::
 
 import math
 
+from .errors import ParacnnError
+from .limits import MAX_WORKERS
+
 #: the value of ``--workers`` / ``train.workers`` that picks the count for the machine.
 AUTO = "auto"
 
@@ -52,6 +55,20 @@ def resolve_workers(value, train_cfg, cpus=None):
     if value is None:
         value = train_cfg["workers"]
     return auto_workers(train_cfg, cpus) if value == AUTO else value
+
+
+def check_worker_counts(counts, flag="--workers"):
+    """Refuse any count in ``counts`` past :data:`~paracnn.limits.MAX_WORKERS`, before a process starts.
+
+    ``train`` and ``evaluate`` hold ``train.workers`` to the same bound through the schema;
+    ``profile`` takes a list of counts, checked here.
+    """
+    over = [n for n in counts if n > MAX_WORKERS]
+    if over:
+        raise ParacnnError(f"{flag} asks for {max(over):,} worker processes, more than paracnn's limit "
+                           f"of {MAX_WORKERS}; each worker is a Python process, so give counts up to "
+                           f"the usable CPUs (--workers auto picks them)")
+    return counts
 
 
 def oversubscription_warning(counts, cpus, advice=None):

@@ -291,6 +291,16 @@ def deeply_nested_checkpoint(env):
     return ["evaluate", "--checkpoint", str(last)]
 
 
+def deep_config_checkpoint(env):
+    """A checkpoint whose config holds a value nested 900 deep: JSON reads it, deepcopy did not."""
+    def change(state):
+        value = 0
+        for _ in range(900):
+            value = [value]
+        state["config"]["train"]["seed"] = value
+    return evaluate_tampered(change)(env)
+
+
 def resume_with_another_config(env):
     run, _ = env.run_copy()
     return env.train(env.config(edit("lr: 0.1", "lr: 0.5")), "--resume", str(run))
@@ -318,6 +328,8 @@ CHECKPOINTS = [
      r"^paracnn: error: checkpoint .*last.json is not text \(not UTF-8\)"),
     ("checkpoint-nested-json", deeply_nested_checkpoint, 2,
      r"^paracnn: error: checkpoint .*last.json is not valid JSON"),
+    ("checkpoint-deep-config", deep_config_checkpoint, 2,
+     r"^paracnn: error: .*last.json: the config is nested more than 50 levels deep$"),
     ("checkpoint-newer-schema", evaluate_tampered(setter("schema", 7)), 2,
      r"^paracnn: error: checkpoint .*last.json has schema 7, newer than this paracnn .* upgrade paracnn$"),
     ("checkpoint-weight-count", resume_tampered(set_layer("units", 13)), 2,
@@ -360,9 +372,9 @@ def run_dir_under_a_file(env):
 
 def disk_full_during_second_save(env):
     """The epoch-2 save of last.json fails with ENOSPC; epoch 1's must survive intact."""
-    from paracnn import checkpoint
+    from paracnn import checkpoint, files
 
-    real, saves = checkpoint.atomic_write_text, []
+    real, saves = checkpoint.write_atomic, []
 
     def no_space(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -372,11 +384,11 @@ def disk_full_during_second_save(env):
         if saves.count("last.json") == 2 and saves[-1] == "last.json":
             # The temp file is written, then syncing it finds the disk full.
             with env.monkeypatch.context() as m:
-                m.setattr(checkpoint.os, "fsync", no_space)
+                m.setattr(files.os, "fsync", no_space)
                 return real(path, text)
         return real(path, text)
 
-    env.monkeypatch.setattr(checkpoint, "atomic_write_text", full)
+    env.monkeypatch.setattr(checkpoint, "write_atomic", full)
 
     def after():
         folder = env.tmp / "out" / "checkpoints"

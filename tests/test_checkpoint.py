@@ -1,13 +1,11 @@
 """Checkpoints: exact round trip, atomic writes, clear errors for bad files."""
 
 import json
-import os
 import random
 
 import pytest
 
-from paracnn import checkpoint as ckpt_mod
-from paracnn.checkpoint import (SCHEMA, atomic_write_text, load_checkpoint, resolve_checkpoint_path,
+from paracnn.checkpoint import (SCHEMA, load_checkpoint, resolve_checkpoint_path,
                                 run_dir_of, save_checkpoint)
 from paracnn.errors import CheckpointError
 
@@ -34,30 +32,6 @@ def test_round_trip_is_bit_exact(tmp_path):
     assert (state["epoch"], state["step"], state["step_in_epoch"]) == (2, 17, 3)
     assert state["config"] == {"train": {"seed": 1}} and state["rng"] is None
     assert state["progress"] == {"loss_sum": 0.1}
-
-
-def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch):
-    path = tmp_path / "last.json"
-    save(path, [1.0, 2.0])
-    before = path.read_bytes()
-
-    def boom(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(ckpt_mod.os, "replace", boom)
-    with pytest.raises(OSError):
-        save(path, [3.0, 4.0])
-    assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["last.json"]  # no temp file left
-
-
-def test_atomic_write_fsyncs_file_and_folder(tmp_path, monkeypatch):
-    synced = []
-    real = os.fsync
-    monkeypatch.setattr(ckpt_mod.os, "fsync", lambda fd: (synced.append(fd), real(fd)))
-    atomic_write_text(tmp_path / "a" / "x.txt", "hello")
-    assert (tmp_path / "a" / "x.txt").read_text() == "hello"
-    assert len(synced) == 2
 
 
 def test_newer_schema_is_a_clear_error(tmp_path):
@@ -111,3 +85,40 @@ def test_run_folders(tmp_path):
     assert load_checkpoint(run)["weights"] == [1.0]
     with pytest.raises(CheckpointError, match="without checkpoints/last.json"):
         resolve_checkpoint_path(tmp_path)
+
+
+def test_a_checkpoint_past_the_size_limit_is_refused_by_its_size_without_reading_it(tmp_path, monkeypatch):
+    from paracnn import checkpoint
+    path = tmp_path / "last.json"
+    save(path, [1.0] * 100)
+    monkeypatch.setattr(checkpoint, "MAX_CHECKPOINT_BYTES", path.stat().st_size - 1)
+    with pytest.raises(CheckpointError, match=rf"is {path.stat().st_size:,} bytes, more than paracnn's "
+                                              rf"limit of {path.stat().st_size - 1:,} for a checkpoint"):
+        load_checkpoint(path)
+
+
+def test_a_huge_sparse_file_is_refused_at_its_first_byte(tmp_path, monkeypatch):
+    from paracnn import checkpoint
+    path = tmp_path / "last.json"
+    with open(path, "wb") as f:
+        f.truncate(64 << 20)  # sparse: no disk, all zero bytes
+    monkeypatch.setattr(checkpoint, "MAX_CHECKPOINT_BYTES", 1 << 30)
+    reads = []
+    real_open = open
+
+    def counting_open(*args, **kwargs):
+        f = real_open(*args, **kwargs)
+        real_read = f.read
+        f.read = lambda n=-1: reads.append(n) or real_read(n)
+        return f
+    monkeypatch.setattr("builtins.open", counting_open)
+    with pytest.raises(CheckpointError, match=r"is not text \(not UTF-8\); it is damaged"):
+        load_checkpoint(path)
+    assert -1 not in reads  # never read whole
+
+
+def test_a_checkpoints_download_mirror_is_never_followed(tmp_path):
+    path = tmp_path / "last.json"
+    save_checkpoint(path, config={"data": {"dataset": "mnist", "mirror": "http://elsewhere.example/"}},
+                    weights=[1.0], optimizer=None, epoch=1, step=2)
+    assert load_checkpoint(path)["config"]["data"]["mirror"] is None

@@ -105,3 +105,21 @@ def test_a_checkpoint_taken_mid_epoch_has_no_test_figures(runs, tmp_path):
     assert (c.a.test_accuracy, c.a.metrics_from, c.a.step) == (None, None, 5)
     assert "not evaluated at these weights" in format_comparison(c)
     assert c.b.test_accuracy is not None
+
+
+@pytest.mark.parametrize("damage", [
+    lambda e: {**e, "test": {**e["test"], "accuracy": "high"}},
+    lambda e: {**e, "test": {**e["test"], "loss": [1]}},
+    lambda e: {**e, "test": None},
+    lambda e: [e],
+])
+def test_a_malformed_eval_json_is_passed_over_not_a_traceback(runs, tmp_path, capsys, damage):
+    import shutil
+    a, b = runs
+    copy = tmp_path / "a"
+    shutil.copytree(a, copy)
+    evaluation = json.loads((copy / "eval.json").read_text())
+    (copy / "eval.json").write_text(json.dumps(damage(evaluation)))
+    assert main(["compare", str(copy), str(b)]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and out.startswith("A  ")

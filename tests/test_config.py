@@ -9,6 +9,7 @@ from paracnn.config import (DATA_DEFAULTS, TRAIN_DEFAULTS, Config, config_from_d
 from paracnn.errors import ConfigError, ShapeError
 
 from .conftest import SMALL_CONFIG
+from .faults.bombs import merge_bomb
 
 # Line numbers below refer to this text.
 BASE = SMALL_CONFIG
@@ -214,6 +215,40 @@ def test_alias_bombs_are_refused_quickly(monkeypatch):
     with pytest.raises(ConfigError, match="expands to more than 100000 values through aliases"):
         parse_yaml("\n".join(lines) + "\n", "bomb.yaml")
     assert built[0] == yamlpos.MAX_NODES + 1 == 100_001
+
+
+def test_merge_keys_count_against_the_value_limit(monkeypatch):
+    from paracnn.config import yamlpos
+
+    # NOTE: counted in the pairs the merges list, not in seconds (it used to take hours).
+    listed, pairs = [0], yamlpos._Builder.pairs
+
+    def counting_pairs(self, node):
+        out = pairs(self, node)
+        listed[0] += len(out)
+        assert listed[0] <= 4 * yamlpos.MAX_NODES, "the merge keys are being expanded"
+        return out
+
+    monkeypatch.setattr(yamlpos._Builder, "pairs", counting_pairs)
+    with pytest.raises(ConfigError, match=r"^bomb.yaml:1:10: the config expands to more than 100000 "
+                                          r"values through aliases \(&anchor/\*alias\) or merge keys"):
+        parse_yaml(merge_bomb(), "bomb.yaml")
+
+
+@pytest.mark.parametrize("digits", [101, 5000, 100_000])
+def test_an_integer_of_too_many_digits_is_one_config_error(write, digits):
+    with pytest.raises(ConfigError, match=rf":16:9: an integer of {digits:,} digits; configs take at most 100$"):
+        load_config(write(BASE + "  seed: 1" + "0" * (digits - 1) + "\n"))
+
+
+def test_a_config_nested_deeper_than_yaml_allows_is_refused_when_it_comes_as_data():
+    data = {"train": {"lr": 0.1}}
+    deep = data["train"]
+    for _ in range(2000):  # deeper than Python's recursion limit
+        deep["x"] = {}
+        deep = deep["x"]
+    with pytest.raises(ConfigError, match=r"^ckpt.json: the config is nested more than 50 levels deep$"):
+        config_from_dict(data, name="ckpt.json")
 
 
 def test_small_aliases_and_merge_keys_work(write):

@@ -105,6 +105,7 @@ def _test_layers():
               "interrupts": "tests.faults.signals:Interrupts",
               "not_a_layer": "os.path:join", "broken_plugin": "no_such_module_xyz:Layer",
               "dup": "tests.faults.contract:Scale",
+              "raises_in_build": "tests.faults.misbehaving:RaisesInBuild",
               "old_add_param": "tests.faults.contract:OldAddParam"}
     entries = [(metadata.EntryPoint(name, value, "paracnn.layers"), "paracnn-test-errors", "0")
                for name, value in layers.items()]
@@ -256,6 +257,25 @@ def cannot_export(env):
     return env.run("export", "--checkpoint", "runs/x", "x.safetensors")
 
 
+def cannot_write(env):
+    pytest.importorskip("safetensors")
+    env.train("type: relu")
+    (env.path / "x.safetensors").write_text("someone's file")
+    return env.run("export", "--checkpoint", "runs/x", "x.safetensors")
+
+
+def plugin_failed(env):
+    return env.run("check", env.config("type: raises_in_build"))
+
+
+def too_much_memory(env):
+    env.monkeypatch.setattr("paracnn.memory.available_memory", lambda: 10 * 10**9)
+    text = CONFIG.replace("input_shape: [1, 6, 6]", "input_shape: [1, 20000, 20000]").replace(
+        "image_shape: [1, 6, 6], num_classes: 3, train_size: 16, test_size: 8",
+        "image_shape: [1, 20000, 20000], num_classes: 3, train_size: 1, test_size: 1")
+    return env.run("summary", env.config("type: relu", text))
+
+
 def ray_missing(env):
     env.monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
     return env.train("type: relu", "--backend", "ray", "--workers", "2")
@@ -318,7 +338,8 @@ TRIGGERS = {
     "contract-in-training": contract_in_training, "gradient-check": gradient_check,
     "check-layer": check_layer_failed, "layer-raised": layer_raised, "worker-task": worker_task,
     "workers-died": workers_died, "diverged": diverged, "interrupted": interrupted,
-    "outdated-layer": outdated_layer,
+    "outdated-layer": outdated_layer, "cannot-write": cannot_write, "plugin-failed": plugin_failed,
+    "too-much-memory": too_much_memory,
 }
 
 

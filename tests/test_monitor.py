@@ -6,8 +6,9 @@ import multiprocessing
 import time
 
 import psutil
+import pytest
 
-from paracnn.monitor import KEYS, MetricsWriter, ResourceMonitor, format_epoch, format_systems
+from paracnn.monitor import KEYS, MetricsWriter, ResourceMonitor, StepsWriter, format_epoch, format_systems
 
 
 def record(epoch, **extra):
@@ -42,6 +43,32 @@ def test_truncate_keeps_earlier_epochs(tmp_path):
     kept = writer.truncate(2)
     assert [r["epoch"] for r in kept] == [1, 2]
     assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 3  # header + 2
+
+
+
+def test_truncate_drops_records_whose_epoch_is_not_a_whole_number(tmp_path):
+    writer = MetricsWriter(tmp_path, with_val=True)
+    for e in (1, "x", 2, None, 2.5, True):
+        writer.write(record(e))
+    assert [r["epoch"] for r in writer.truncate(5)] == [1, 2]
+
+
+def test_truncate_replaces_both_files_atomically_or_not_at_all(tmp_path, monkeypatch):
+    from paracnn import files
+    writer, steps = MetricsWriter(tmp_path, with_val=True), StepsWriter(tmp_path)
+    for e in (1, 2, 3):
+        writer.write(record(e))
+        steps.write({k: e for k in StepsWriter.KEYS})
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def full(src, dst):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(files.os, "replace", full)
+    with pytest.raises(OSError):
+        writer.truncate(1)
+    with pytest.raises(OSError):
+        steps.truncate(1)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # intact, no temp files
 
 
 #: CPU seconds the worker burns: five of psutil's 10 ms ticks, so it shows.

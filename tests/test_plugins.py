@@ -162,3 +162,54 @@ def test_shipped_residual_config(capsys, extras):
     row = summary["layers"][3]
     assert (row["type"], row["output_shape"], row["params"]) == ("residual", [6, 12, 12], 660)
     assert summary["total_params"] == 45_086
+
+
+# -- plugins that misbehave outside forward and backward --------------------------------------
+
+@pytest.fixture
+def misbehaving(monkeypatch):
+    """The installed layers plus tests/faults/misbehaving.py's, from distribution paracnn-test-misbehaving."""
+    from paracnn.registry import Registry, discover
+
+    from .faults import misbehaving as module
+    entries = [(metadata.EntryPoint(name, f"tests.faults.misbehaving:{cls}", "paracnn.layers"),
+                "paracnn-test-misbehaving", "0.3") for name, cls in module.LAYERS.items()]
+    entries.append((metadata.EntryPoint("exits_on_import", "tests.faults.exits_on_import:Layer",
+                                        "paracnn.layers"), "paracnn-test-misbehaving", "0.3"))
+    registry = Registry(entry_points=discover() + entries, disable_plugins=False)
+    monkeypatch.setattr("paracnn.config.loaded.get_registry", lambda: registry)
+    monkeypatch.setattr("paracnn.registry.get_registry", lambda: registry)
+    return registry
+
+
+@pytest.mark.parametrize("layer, what", [
+    ("exits_on_import", r"layers\[3\]: layer type 'exits_on_import' from distribution 'paracnn-test-misbehaving' "
+                        r"0.3 \(tests.faults.exits_on_import:Layer\) failed to import: SystemExit: 0"),
+    ("raises_in_init", r"layers\[3\] raises_in_init: its constructor raised RuntimeError: no licence file found"),
+    ("exits_in_init", r"layers\[3\] exits_in_init: its constructor raised SystemExit: 3"),
+    ("raises_in_build", r"layers\[3\] raises_in_build: build\(\) raised KeyError: 'weights'"),
+    ("exits_in_build", r"layers\[3\] exits_in_build: build\(\) raised SystemExit: bye"),
+    ("returns_none", r"layers\[3\] returns_none: build\(\) returned None, not a shape \(a tuple of whole numbers\)"),
+    ("returns_text", r"layers\[3\] returns_text: build\(\) returned '32', not a shape"),
+])
+@pytest.mark.parametrize("command", ["check", "summary", "train"])
+def test_a_plugin_failing_outside_forward_is_one_line_naming_its_line_and_distribution(
+        misbehaving, tmp_path, capsys, layer, what, command):
+    from .faults import config_with
+    path = tmp_path / "x.yaml"
+    path.write_text(config_with(f"type: {layer}"))
+    argv = [command, str(path)] + (["--run-dir", str(tmp_path / "run"), "--no-progress"] if command == "train" else [])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert re.match(rf"^{re.escape(str(path))}:9:7: {what}", err), err
+    if layer != "exits_on_import":
+        assert "layer type '" + layer + "' comes from distribution 'paracnn-test-misbehaving' 0.3" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_layers_marks_a_plugin_that_exits_on_import_broken_and_lists_the_rest(misbehaving, capsys):
+    assert main(["layers"]) == 0
+    out = capsys.readouterr().out
+    assert "BROKEN: layer type 'exits_on_import' from distribution 'paracnn-test-misbehaving'" in out
+    assert "conv2d" in out and "raises_in_init" in out

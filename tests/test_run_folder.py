@@ -1,6 +1,7 @@
 """Run folders: a run is never overwritten, default folders never collide, finished runs stay finished."""
 
 import hashlib
+import json
 import os
 import re
 import threading
@@ -134,3 +135,50 @@ def test_resume_with_more_epochs_still_trains(finished_run):
     _, run = finished_run
     assert main(["train", "--resume", str(run), "--no-progress", "--set", "train.epochs=3"]) == 0
     assert len(open(run / "metrics.csv").read().splitlines()) == 4
+
+
+def test_overwrite_of_the_current_folder_is_one_line_and_moves_nothing(finished_run, capsys, monkeypatch):
+    config, run = finished_run
+    before = snapshot(run)
+    monkeypatch.chdir(run)
+    assert main(["train", str(config), "--run-dir", ".", "--overwrite", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--overwrite cannot move . aside: it is (or holds) the current folder" in err
+    assert snapshot(run) == before
+
+
+def test_a_run_that_fails_on_its_data_leaves_no_folder_behind(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PARACNN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("PARACNN_DATA_DIR", raising=False)
+    cfg = tiny_dict()
+    cfg["model"] = {"input_shape": [1, 28, 28], "layers": [{"type": "flatten"}, {"type": "dense", "units": 10}]}
+    cfg["data"] = {"dataset": "mnist", "download": False, "dir": str(tmp_path / "nothing")}
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(path), "--run-dir", str(tmp_path / "R"), "--no-progress"]) == 2
+    assert "cannot find" in capsys.readouterr().err
+    assert not (tmp_path / "R").exists() and not (tmp_path / "cache").exists()
+    (tmp_path / "mine").mkdir()  # a folder the user made is theirs: emptied of the run, kept
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    assert main(["train", str(path), "--run-dir", str(tmp_path / "mine"), "--no-progress"]) == 2
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+
+
+def test_resume_passes_over_a_metrics_line_whose_epoch_is_not_a_number(finished_run, capsys):
+    config, run = finished_run
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    bad = dict(yaml.safe_load(lines[0]), epoch="one")
+    (run / "metrics.jsonl").write_text("\n".join([json.dumps(bad)] + lines[1:]) + "\n")
+    assert main(["train", "--resume", str(run), "--set", "train.epochs=3", "--no-progress"]) == 0
+    epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [2, 3]
+
+
+def test_every_file_of_a_run_has_the_one_mode(finished_run):
+    import stat
+    _, run = finished_run
+    mask = os.umask(0o022)
+    os.umask(mask)
+    modes = {str(p.relative_to(run)): stat.S_IMODE(p.stat().st_mode) for p in run.rglob("*") if p.is_file()}
+    assert {"config.yaml", "metrics.jsonl", "steps.jsonl", "eval.json", "checkpoints/last.json"} <= set(modes)
+    assert set(modes.values()) == {0o666 & ~mask}, modes  # as any file the user creates

@@ -137,3 +137,39 @@ def test_no_warnings_in_process():
     train_cfg = config_from_dict(tiny_dict()).data["train"]
     assert worker_warnings(0, train_cfg, cpus(1)) == []
     assert worker_warnings(1, train_cfg, cpus(1)) == []
+
+
+@pytest.fixture
+def no_profiling(monkeypatch):
+    """profile must be refused before it measures anything: measuring fails the test."""
+    import paracnn.profiling
+
+    def measured(*args, **kwargs):
+        raise AssertionError("profile started measuring")
+    monkeypatch.setattr(paracnn.profiling, "profile", measured)
+
+
+@pytest.mark.parametrize("counts", ["100000", "1,2,100000", "1025"])
+def test_profile_refuses_worker_counts_past_the_limit_before_starting_any(counts, no_profiling, capsys):
+    from paracnn.limits import MAX_WORKERS
+    assert main(["profile", str(REPO / "configs" / "tiny.yaml"), "--workers", counts]) == 2
+    biggest = max(int(c) for c in counts.split(","))
+    assert capsys.readouterr().err == (
+        f"paracnn: error: --workers asks for {biggest:,} worker processes, more than paracnn's limit "
+        f"of {MAX_WORKERS}; each worker is a Python process, so give counts up to the usable CPUs "
+        f"(--workers auto picks them)\n")
+
+
+def test_train_and_profile_share_the_worker_limit(capsys):
+    from paracnn.limits import MAX_WORKERS
+    assert main(["summary", str(REPO / "configs" / "tiny.yaml"), "--set",
+                 f"train.workers={MAX_WORKERS + 1}"]) == 2
+    assert f"train.workers must be <= {MAX_WORKERS}, got {MAX_WORKERS + 1}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--json", "--csv", "--plot"])
+def test_profile_refuses_an_output_in_a_missing_folder_before_measuring(flag, tmp_path, no_profiling, capsys):
+    out = tmp_path / "missing" / "p.out"
+    assert main(["profile", str(REPO / "configs" / "tiny.yaml"), "--workers", "1", flag, str(out)]) == 2
+    assert capsys.readouterr().err == (f"paracnn: error: cannot write {out}: the folder {out.parent} does "
+                                       f"not exist; create it first, or choose another path\n")

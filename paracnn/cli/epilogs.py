@@ -106,6 +106,9 @@ same layers names them (0.weight, 0.bias, 3.weight, ...), and prints the
 nn.Sequential that load_state_dict fills (docs/export.md). Needs safetensors:
 pip install "paracnn[export]".
 
+An existing OUT is refused unless --overwrite is given; the checkpoint itself
+always is.
+
 examples:
   paracnn export --checkpoint runs/lenet/checkpoints/best.json lenet.safetensors""",
 }

@@ -98,5 +98,12 @@ def cmd_compare(args):
 
 def cmd_profile(args):
     config = load(args, shorthand_overrides(args, "--batch-size", "--backend", "--address"))
-    from ..profiling import profile_from_cli
+    from ..profiling import parse_workers, profile_from_cli
+    from ..workers import check_worker_counts
+    check_worker_counts(parse_workers(args.workers, config.data["train"]))
+    # NOTE: an output that cannot be written is refused now, not after minutes of measuring.
+    from ..files import check_can_write
+    for path in (args.json, args.csv, args.plot):
+        if path:
+            check_can_write(path)
     return profile_from_cli(args, config)

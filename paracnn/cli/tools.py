@@ -30,7 +30,8 @@ def register(command):
 
     p = command("export", "write a checkpoint's weights as safetensors for PyTorch")
     p.add_argument("--checkpoint", required=True, metavar="CKPT", help="the checkpoint to export")
-    p.add_argument("out", metavar="OUT.safetensors", help="the file to write")
+    p.add_argument("out", metavar="OUT.safetensors", help="the file to write (never the checkpoint)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(handler=cmd_export)
 
 

@@ -11,14 +11,15 @@ import copy
 import yaml
 
 from .. import __version__
-from ..errors import ConfigError, ModelTooLarge
+from ..errors import ConfigError, ModelTooLarge, PluginFailed
 from ..layer import format_shape
-from ..memory import available_memory, default_max_params, training_bytes
+from ..data.datasets import dataset_size
+from ..memory import MemoryPlan, available_memory, dataset_bytes, default_max_params, gb, training_bytes
 from ..model import Sequential
 from ..registry import get_registry
 from .overrides import Override, apply_override, parse_override
 from .schema import dataset_info, validate
-from .yamlpos import MAX_BYTES, parse_yaml
+from .yamlpos import MAX_BYTES, check_plain_data, parse_yaml
 
 
 class Config:
@@ -91,11 +92,17 @@ class Config:
                               prefix=("model",))
         seed = self.data["train"]["seed"] if seed is None else seed
         limit = self.data["train"]["max_params"]
+        plan = self._memory_plan(count_params=not limit)
         try:
-            out = model.build(seed, limit or default_max_params(self._workers(), self._buffers()))
+            out = model.build(seed, limit or default_max_params(self._workers(), self._buffers()), plan)
         except ModelTooLarge as e:
-            e = ModelTooLarge(f"{e.message}: {self._memory_advice(limit, e.total)}", key=e.key)
-            raise self.locate(e, ("model",)) from None
+            if e.total is None:  # refused by the memory plan: activations and the dataset
+                message = f"{e.message}; use smaller images (model.input_shape), smaller layers or fewer workers"
+            else:
+                message = f"{e.message}: {self._memory_advice(limit, e.total)}"
+            raise self.locate(ModelTooLarge(message, key=e.key), ("model",)) from None
+        except PluginFailed as e:
+            raise self.locate(e.with_origin(self.registry), ("model",)) from e
         except ConfigError as e:
             raise self.locate(e, ("model",)) from None
         if tuple(out) != (self.num_classes,):
@@ -105,6 +112,18 @@ class Config:
                 f"dataset has {self.num_classes} classes; end the model with a dense layer of "
                 f"{self.num_classes} units", key=("model", "layers", last, "units")))
         return model
+
+    def _memory_plan(self, count_params):
+        """The :class:`~paracnn.memory.MemoryPlan` of this config; the dataset alone is checked here."""
+        samples, pixels = dataset_size(self.data["data"])
+        plan = MemoryPlan.for_machine(workers=self._workers(), buffers=self._buffers(),
+                                      dataset=dataset_bytes(samples, pixels), count_params=count_params)
+        if not plan.fits(0, 0):
+            key = ("data", "synthetic", "train_size") if self.data["data"]["dataset"] == "synthetic" else ("data",)
+            raise self.locate(ModelTooLarge(
+                f"the dataset of {samples:,} images of {pixels:,} pixels would need {plan.describe(0, 0)}; "
+                f"use fewer samples", key=key))
+        return plan
 
     def _workers(self):
         from ..workers import resolve_workers
@@ -127,8 +146,8 @@ class Config:
         if limit:
             return "make the model smaller, or raise train.max_params"
         workers = self._workers()
-        return (f"training it would take about {_gb(training_bytes(total, workers, self._buffers()))} GB as Python "
-                f"float lists ({workers} workers) but {_gb(available_memory())} GB of memory is "
+        return (f"training it would take about {gb(training_bytes(total, workers, self._buffers()))} GB as Python "
+                f"float lists ({workers} workers) but {gb(available_memory())} GB of memory is "
                 f"available; make the model smaller, or set train.max_params "
                 f"(--set train.max_params=N) if you know it fits")
 
@@ -136,10 +155,6 @@ class Config:
         """The resolved config as YAML, for saving next to a run."""
         header = f"# resolved by paracnn {__version__} from {self.path}\n"
         return header + yaml.dump(self.data, Dumper=_Dumper, sort_keys=False)
-
-
-def _gb(nbytes):
-    return f"{nbytes / 1e9:,.1f}"
 
 
 class _Dumper(yaml.SafeDumper):
@@ -173,6 +188,7 @@ def load_config(path, overrides=(), registry=None):
 
 def config_from_dict(d, name="<dict>", overrides=(), registry=None):
     """Validate an already-parsed config (a checkpoint's, a test's); errors cite ``name``."""
+    check_plain_data(d, name)  # NOTE: before deepcopy, which recursion depth would stop
     return _make(copy.deepcopy(d), name, {}, overrides, registry)
 
 

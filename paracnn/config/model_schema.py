@@ -9,7 +9,7 @@ import inspect
 import math
 import numbers
 
-from ..errors import ConfigError, RegistryError
+from ..errors import ConfigError, ParacnnError, PluginFailed, RegistryError
 from ..model import Sequential
 from .checks import check_keys, check_shape, kind_of
 
@@ -36,10 +36,12 @@ def validate_model(model, registry):
         Sequential.from_config({"input_shape": shape, "layers": out}, resolver)
     except ConfigError as e:
         raise ConfigError(e.message, key=("model",) + e.key_path) from None
-    except (TypeError, ValueError) as e:  # a plugin layer that does not raise ConfigError
+    except ParacnnError:
+        raise
+    except (Exception, SystemExit) as e:  # a plugin layer that does not raise ConfigError
         i = resolver.calls - 1
-        raise ConfigError(f"layers[{i}] {out[i]['type']}: {type(e).__name__}: {e}",
-                          key=("model", "layers", i)) from None
+        raise PluginFailed(f"layers[{i}] {out[i]['type']}: its constructor raised {type(e).__name__}: {e}",
+                           key=("model", "layers", i), type_name=out[i]["type"]).with_origin(registry) from e
     return {"input_shape": shape, "layers": out}
 
 

@@ -18,6 +18,7 @@ from ..training import early_stopping
 from ..errors import ConfigError
 from ..intervals import check_every
 from ..layer import check_bool, check_float, check_int, format_shape
+from ..limits import MAX_WORKERS
 from ..optim.rules import DEFAULTS as OPTIMIZER_DEFAULTS, RULES as OPTIMIZER_RULES
 from ..optim.rules import check_combination
 from ..optim.schedule import SCHEDULE_RULES, SCHEDULES, WARMUP_RULE, check_schedule  # noqa: F401
@@ -53,12 +54,12 @@ def _check_start_method(name, value):
 
 
 def _check_workers(name, value):
-    """``auto`` (see paracnn/workers.py) or a count from 0 (in-process) to 1024."""
+    """``auto`` (see paracnn/workers.py) or a count from 0 (in-process) to :data:`~paracnn.limits.MAX_WORKERS`."""
     if value == "auto":
         return value
     if isinstance(value, str):
         raise ConfigError(f"{name} must be a number of worker processes or auto, got {value!r}")
-    return check_int(name, value, minimum=0, maximum=1024)
+    return check_int(name, value, minimum=0, maximum=MAX_WORKERS)
 
 
 # Each rule is called as rule(dotted_name, value); see paracnn/config/checks.py.

@@ -4,8 +4,11 @@
 so a later error about ``("model", "layers", 3)`` can cite ``FILE:LINE:COL``.
 
 Only plain tags are allowed, and the document is refused when it is larger
-than :data:`MAX_BYTES`, nested deeper than :data:`MAX_DEPTH`, or expands
-through aliases past :data:`MAX_NODES` values (no "billion laughs").
+than :data:`MAX_BYTES`, nested deeper than :data:`MAX_DEPTH`, expands through
+aliases or ``<<`` merge keys past :data:`MAX_NODES` values (no "billion
+laughs"), or writes an integer of more than :data:`MAX_INT_DIGITS` digits.
+The bounds live in :mod:`paracnn.limits`; :func:`check_plain_data` holds a
+config that did not come from YAML (a checkpoint's) to the same depth and size.
 """
 
 import re
@@ -13,14 +16,14 @@ import re
 import yaml
 
 from ..errors import ConfigError
-
-#: aliases may not expand a config past this many values.
-MAX_NODES = 100_000
-MAX_DEPTH = 50
-MAX_BYTES = 1_000_000
+from ..limits import MAX_CONFIG_BYTES as MAX_BYTES
+from ..limits import MAX_CONFIG_DEPTH as MAX_DEPTH
+from ..limits import MAX_CONFIG_NODES as MAX_NODES
+from ..limits import MAX_INT_DIGITS
 
 _MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
+_INT = "tag:yaml.org,2002:int"
 
 
 class _Loader(yaml.SafeLoader):
@@ -41,18 +44,19 @@ class _Builder:
     def error(self, node, message):
         return ConfigError(message, where=_where(self.name, node.start_mark))
 
-    def build(self, node, path):
+    def charge(self, node):
+        """Count one value built (or one key merged) against :data:`MAX_NODES`."""
         self.count += 1
         if self.count > MAX_NODES:
             raise self.error(node, f"the config expands to more than {MAX_NODES} values through "
-                                   f"aliases (&anchor/*alias); refusing it")
+                                   f"aliases (&anchor/*alias) or merge keys (<<); refusing it")
+
+    def build(self, node, path):
+        self.charge(node)
         if len(path) > MAX_DEPTH:
             raise self.error(node, f"the config is nested more than {MAX_DEPTH} levels deep")
         if isinstance(node, yaml.ScalarNode):
-            try:
-                return self.scalars.construct_object(node)
-            except yaml.MarkedYAMLError as e:
-                raise self.error(node, f"{e.problem} (configs use plain YAML values only)") from None
+            return self.scalar(node)
         if id(node) in self.active:
             raise self.error(node, "an alias refers to the mapping or list that contains it")
         if node.tag not in (_MAP, _SEQ):
@@ -80,8 +84,25 @@ class _Builder:
         finally:
             self.active.discard(id(node))
 
+    def scalar(self, node):
+        if node.tag == _INT and len(node.value) > MAX_INT_DIGITS:
+            # NOTE: converting is quadratic in the digits (CPython 3.11+ refuses past 4300 with a
+            # ValueError); no setting needs more than a few.
+            raise self.error(node, f"an integer of {len(node.value):,} digits; configs take at most "
+                                   f"{MAX_INT_DIGITS}")
+        try:
+            return self.scalars.construct_object(node)
+        except yaml.MarkedYAMLError as e:
+            raise self.error(node, f"{e.problem} (configs use plain YAML values only)") from None
+        except ValueError as e:
+            raise self.error(node, f"cannot read {node.value[:40]!r}: {e}") from None
+
     def pairs(self, node):
-        """The (key, value) node pairs of a mapping, with ``<<`` merge keys applied."""
+        """The (key, value) node pairs of a mapping, with ``<<`` merge keys applied.
+
+        Every pair a merge brings in is charged, so nested merges that would list the same
+        mapping exponentially often are refused as an alias bomb is.
+        """
         own, merged = [], []
         for knode, vnode in node.value:
             if knode.tag != _MERGE:
@@ -91,7 +112,9 @@ class _Builder:
             for src in sources:
                 if not isinstance(src, yaml.MappingNode):
                     raise self.error(src, "'<<' merges only mappings")
-                merged.extend(self.pairs(src))
+                for pair in self.pairs(src):
+                    self.charge(pair[0])
+                    merged.append(pair)
         names = {k.value for k, _ in own}
         for knode, vnode in merged:
             if knode.value not in names:
@@ -130,6 +153,21 @@ def parse_yaml(text, name):
     builder = _Builder(name)
     builder.marks[()] = _pos(root)
     return builder.build(root, ()), builder.marks
+
+
+def check_plain_data(data, name):
+    """Hold parsed data that did not come through :func:`parse_yaml` (a checkpoint's config) to its
+    bounds: nested at most :data:`MAX_DEPTH` deep and at most :data:`MAX_NODES` values."""
+    stack, count = [(data, 0)], 0
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{name}: the config is nested more than {MAX_DEPTH} levels deep")
+        if count > MAX_NODES:
+            raise ConfigError(f"{name}: the config holds more than {MAX_NODES} values; refusing it")
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children)
 
 
 def _line_col(text, index):

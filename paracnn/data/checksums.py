@@ -33,6 +33,17 @@ SHA256 = {
     },
 }
 
+#: Decompressed sizes in bytes of the four files, the same for both datasets (60,000 and 10,000
+#: images of 28x28 after a 16-byte header; labels after an 8-byte one).
+SIZES = {
+    "train-images-idx3-ubyte": 16 + 60_000 * 28 * 28,
+    "train-labels-idx1-ubyte": 8 + 60_000,
+    "t10k-images-idx3-ubyte": 16 + 10_000 * 28 * 28,
+    "t10k-labels-idx1-ubyte": 8 + 10_000,
+}
+#: the size of the file with each official hash: a file claiming more is refused while it streams.
+SIZE_BY_SHA256 = {sha: SIZES[name] for table in SHA256.values() for name, sha in table.items()}
+
 #: Default base URLs. NOTE: the ``mnist`` package's built-in
 #: http://yann.lecun.com/exdb/mnist/ no longer serves the files.
 MIRRORS = {

@@ -8,6 +8,7 @@ Example::
 """
 
 import copy
+import math
 import random
 from dataclasses import dataclass
 from typing import Optional
@@ -15,7 +16,7 @@ from typing import Optional
 from ..errors import ConfigError
 from ..layer import check_float
 from .augment import AUGMENT_DEFAULTS, Augment
-from .checksums import CLASSES, SHA256, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
+from .checksums import CLASSES, SHA256, SIZES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 from .download import ensure_dataset
 from .idx import load_idx_pair
 from .imageset import NORMALIZATIONS, ImageSet, make_table
@@ -152,6 +153,19 @@ def load_datasets(data_cfg, seed=0, data_dir=None, checksums=None):
     train, noise = corrupt_labels(train, cfg["label_noise"], seed)
     return Datasets(train.with_augment(augment), val, _first(test, cfg["test_limit"]), source,
                     classes, noise)
+
+
+def dataset_size(data_cfg):
+    """``(samples, pixels per image)`` a validated ``data:`` mapping loads, from the config alone.
+
+    Both splits count; IDX files are read whole before any limit applies.
+    """
+    if data_cfg["dataset"] == "synthetic":
+        syn = data_cfg["synthetic"]
+        return syn["train_size"] + syn["test_size"], math.prod(syn["image_shape"])
+    images = SIZES[TRAIN_IMAGES[:-3]] + SIZES[TEST_IMAGES[:-3]]
+    samples = SIZES[TRAIN_LABELS[:-3]] + SIZES[TEST_LABELS[:-3]] - 2 * 8  # less the label headers
+    return samples, (images - 2 * 16) // samples
 
 
 def _from_files(name, cfg, data_dir, checksums, table):

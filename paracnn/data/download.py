@@ -11,11 +11,14 @@ Folders are searched in this order; the first holding all four ``.gz`` files win
 4. system folders (:data:`~paracnn.data.checksums.SYSTEM_DIRS`, e.g. Debian's
    ``/usr/share/datasets/fashion-mnist``).
 
-Otherwise the missing files are downloaded into the cache through the
-``mnist`` package, from ``mirror``, else ``$PARACNN_MIRROR``, else the
-dataset's default mirror. Each file lands in a private temporary folder, is
-checked (gzip, IDX magic, SHA-256) and only then ``os.replace``-d into place,
-so an interrupted or failed download never leaves a file that looks complete.
+Otherwise the missing files are downloaded into the cache from ``mirror``,
+else ``$PARACNN_MIRROR``, else the dataset's default mirror (a checkpoint's
+own ``data.mirror`` is never followed: see :func:`paracnn.checkpoint.load_checkpoint`).
+Each file is streamed into a private temporary folder, never more than
+:data:`~paracnn.limits.MAX_DOWNLOAD_BYTES`, is checked (gzip, IDX magic, size,
+SHA-256, all while decompressing it as a stream) and only then
+``os.replace``-d into place, so an interrupted or failed download never leaves
+a file that looks complete, nor a cache folder it created.
 """
 
 import contextlib
@@ -23,11 +26,12 @@ import http.client
 import logging
 import os
 import shutil
-import socket
 import tempfile
+import urllib.request
 from pathlib import Path
 
 from ..errors import DataError
+from ..limits import CHUNK_BYTES, MAX_DOWNLOAD_BYTES
 from .checksums import FILES, MIRRORS, SYSTEM_DIRS, expected_sha256
 from .idx import IMAGE_DIMS, LABEL_DIMS, read_idx
 
@@ -123,15 +127,20 @@ def download_file(fname, folder, mirror, sha256=None):
         The path of the downloaded file.
 
     Raises:
-        DataError: the download failed, or the file is not the expected IDX
-            file (for example an HTML error page); nothing is left behind.
+        DataError: the download failed, the file is not the expected IDX file
+            (for example an HTML error page), or its URL is plain http and no
+            ``sha256`` vouches for it; nothing is left behind.
     """
-    import mnist  # NOTE: imported late: it pulls in NumPy, which workers must not need.
-
     folder = Path(folder)
     url = mirror + fname
     advice = (f"check data.mirror / PARACNN_MIRROR (now {mirror}), or download {fname} yourself "
               f"into {folder} or a folder named by PARACNN_DATA_DIR")
+    if sha256 is None and not url.lower().startswith("https://"):
+        # NOTE: over plain http only the checksum vouches for what arrives (the default
+        # fashion-mnist mirror serves http only, and its files have official hashes).
+        raise DataError(f"{url}: refusing to download over plain http a file whose SHA-256 is not "
+                        f"known; use an https mirror, or download {fname} yourself into {folder}")
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".download-", dir=folder)
@@ -140,15 +149,11 @@ def download_file(fname, folder, mirror, sha256=None):
                         f"set PARACNN_CACHE_DIR to a writable folder") from None
     try:
         log.info("downloading %s to %s", url, folder)
-        saved_url = mnist.datasets_url
+        path = Path(tmp) / fname
         try:
-            mnist.datasets_url = mirror
-            with _socket_timeout(TIMEOUT):
-                path = mnist.download_file(fname, tmp)
+            _fetch(url, path)
         except (OSError, ValueError, http.client.HTTPException) as e:
             raise DataError(f"{url}: download failed ({e}); {advice}") from None
-        finally:
-            mnist.datasets_url = saved_url
         ndims = LABEL_DIMS if "labels" in fname else IMAGE_DIMS
         try:
             read_idx(path, ndims, sha256, hint=advice)
@@ -156,9 +161,35 @@ def download_file(fname, folder, mirror, sha256=None):
             problem = str(e).removeprefix(f"{path}: ")  # the temporary path means nothing to users
             raise DataError(f"{url}: the downloaded file is bad: {problem}") from None
         os.replace(path, folder / fname)
-    finally:
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        for made in created:  # NOTE: deepest first; a folder that holds anything else stays
+            with contextlib.suppress(OSError):
+                made.rmdir()
+        raise
+    shutil.rmtree(tmp, ignore_errors=True)
     return folder / fname
+
+
+def _fetch(url, path):
+    """Stream ``url`` into the new file ``path``: at most MAX_DOWNLOAD_BYTES, all that was promised."""
+    got = 0
+    with urllib.request.urlopen(url, timeout=TIMEOUT) as response, open(path, "xb") as out:
+        promised = response.headers.get("Content-Length")
+        if promised is not None and promised.isdigit() and int(promised) > MAX_DOWNLOAD_BYTES:
+            raise ValueError(f"the server announces {int(promised):,} bytes, more than the "
+                             f"{MAX_DOWNLOAD_BYTES:,} a dataset file may have")
+        while True:
+            chunk = response.read(CHUNK_BYTES)
+            if not chunk:
+                break
+            got += len(chunk)
+            if got > MAX_DOWNLOAD_BYTES:
+                raise ValueError(f"the server sent more than the {MAX_DOWNLOAD_BYTES:,} bytes a "
+                                 f"dataset file may have")
+            out.write(chunk)
+    if promised is not None and promised.isdigit() and got < int(promised):
+        raise ValueError(f"retrieval incomplete: got only {got:,} out of {int(promised):,} bytes")
 
 
 def _mirror(name, mirror):
@@ -182,15 +213,3 @@ def _not_found(name, data_dir):
         else:
             parts.append(f"{folder} (missing {', '.join(missing)})")
     return f"cannot find {', '.join(FILES)}; looked in " + "; ".join(parts)
-
-
-@contextlib.contextmanager
-def _socket_timeout(seconds):
-    """Bound a stalled download: ``urlretrieve`` takes no timeout, so set the default one."""
-    old = socket.getdefaulttimeout()
-    if old is None:
-        socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(old)

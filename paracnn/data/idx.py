@@ -13,6 +13,7 @@ workers never need it. Every problem with a file becomes a one-line
 :class:`~paracnn.errors.DataError` that names the file and says what to do.
 """
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -24,7 +25,9 @@ import zlib
 from pathlib import Path
 
 from ..errors import DataError
-from .checksums import FILES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
+from ..files import write_atomic
+from ..limits import CHUNK_BYTES, MAX_IDX_BYTES
+from .checksums import FILES, SIZE_BY_SHA256, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 
 UBYTE = 0x08
 HINT = "delete it and run again to re-download, or set PARACNN_DATA_DIR to a folder with good copies"
@@ -60,10 +63,10 @@ def write_idx(path, data, dims, gz=True):
     raw = idx_bytes(data, dims)
     if gz:
         # No name or mtime in the gzip header: the same data gives the same .gz.
-        with open(path, "wb") as f, gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as g:
+        buf = io.BytesIO()
+        with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0) as g:
             g.write(raw)
-    else:
-        Path(path).write_bytes(raw)
+    write_atomic(path, buf.getvalue() if gz else raw)
     return hashlib.sha256(raw).hexdigest()
 
 
@@ -99,7 +102,15 @@ def write_fake_dataset(folder, train_size=32, test_size=8, image_shape=(28, 28),
 
 
 def read_idx(path, ndims, sha256=None, hint=HINT):
-    """Read a gzip-compressed uint8 IDX file.
+    """Read a gzip-compressed uint8 IDX file, decompressing it as a stream.
+
+    The header is read first; the items it promises are then read in chunks,
+    hashed as they come, and never more than the header promises (plus one
+    byte, to see that nothing follows). A file whose header promises more than
+    its known size (:data:`~paracnn.data.checksums.SIZES`, for a known
+    ``sha256``) or than :data:`~paracnn.limits.MAX_IDX_BYTES` is refused before
+    its items are read, so a small ``.gz`` that inflates to gigabytes costs
+    nothing.
 
     Args:
         path: the ``.gz`` file.
@@ -111,21 +122,38 @@ def read_idx(path, ndims, sha256=None, hint=HINT):
         ``(dims, data)``: the sizes and the items as ``bytes``.
 
     Raises:
-        DataError: the file is missing, not gzip, truncated, not uint8 IDX with
-            ``ndims`` dimensions, or fails its checksum.
+        DataError: the file is missing, not gzip, truncated, too large, not
+            uint8 IDX with ``ndims`` dimensions, or fails its checksum.
     """
-    raw = _decompress(path, hint)
-    dims, offset = _header(path, raw, ndims, hint)
-    have, want = len(raw) - offset, math.prod(dims)
-    if have != want:
+    digest = hashlib.sha256()
+    with _gzip_errors(path, hint), gzip.open(path, "rb") as f:
+        raw = _read_header(f, path, ndims, hint)
+        nd = raw[3]
+        dims, offset = struct.unpack_from(f">{nd}I", raw, 4), len(raw)
+        want = math.prod(dims)
+        limit = SIZE_BY_SHA256.get(sha256, MAX_IDX_BYTES)
+        if offset + want > limit:
+            known = "its known size" if sha256 in SIZE_BY_SHA256 else "paracnn's limit for an IDX file"
+            raise DataError(f"{path}: the header promises {want:,} bytes of items {tuple(dims)}, more "
+                            f"than {known} ({limit:,} bytes); it is corrupt or not a dataset file: {hint}")
+        raw = bytearray(raw)
+        digest.update(raw)
+        while len(raw) - offset < want:
+            chunk = f.read(min(CHUNK_BYTES, want - (len(raw) - offset)))
+            if not chunk:
+                break
+            raw += chunk
+            digest.update(chunk)
+        extra = f.read(1)
+    have = len(raw) - offset
+    if have != want or extra:
+        holds = "more" if extra else f"{have}"
         raise DataError(f"{path}: the header promises {want} bytes of items {tuple(dims)} but "
-                        f"the file holds {have}; it is truncated or corrupt: {hint}")
-    if sha256 is not None:
-        digest = hashlib.sha256(raw).hexdigest()
-        if digest != sha256:
-            raise DataError(f"{path}: SHA-256 of the decompressed file is {digest}, expected {sha256} "
-                            f"(a damaged file, or one from another dataset): {hint}")
-    return dims, _parse(path, raw, offset, hint)
+                        f"the file holds {holds}; it is truncated or corrupt: {hint}")
+    if sha256 is not None and digest.hexdigest() != sha256:
+        raise DataError(f"{path}: SHA-256 of the decompressed file is {digest.hexdigest()}, expected "
+                        f"{sha256} (a damaged file, or one from another dataset): {hint}")
+    return dims, _parse(path, bytes(raw), offset, hint)
 
 
 def load_idx_pair(images_path, labels_path, num_classes, checksums=None, hint=HINT):
@@ -162,10 +190,11 @@ def _lookup(checksums, path):
     return checksums.get(name[:-3] if name.endswith(".gz") else name)
 
 
-def _decompress(path, hint):
+@contextlib.contextmanager
+def _gzip_errors(path, hint):
+    """Every way reading a ``.gz`` file fails, as one DataError naming it."""
     try:
-        with gzip.open(path, "rb") as f:
-            return f.read()
+        yield
     except FileNotFoundError:
         raise DataError(f"{path}: file not found; put the dataset's four .gz files there, "
                         f"or set PARACNN_DATA_DIR") from None
@@ -193,9 +222,10 @@ def _looks_html(path):
     return head.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body"))
 
 
-def _header(path, raw, ndims, hint):
-    """Check the magic and return ``(dims, offset of the first item)``."""
+def _read_header(f, path, ndims, hint):
+    """Read and check the magic and the sizes from the open stream; return those header bytes."""
     kind = "labels" if ndims == LABEL_DIMS else "images"
+    raw = f.read(4)
     if len(raw) < 4:
         raise DataError(f"{path}: only {len(raw)} bytes after decompression, too short for "
                         f"an IDX file: {hint}")
@@ -204,10 +234,10 @@ def _header(path, raw, ndims, hint):
         expected = " or ".join(f"0x{UBYTE << 8 | n:08x}" for n in ndims)
         raise DataError(f"{path}: wrong IDX magic 0x{raw[:4].hex()}, expected {expected} "
                         f"(uint8 {kind} with {' or '.join(map(str, ndims))} dimensions): {hint}")
-    offset = 4 + 4 * nd
-    if len(raw) < offset:
+    raw += f.read(4 * nd)
+    if len(raw) < 4 + 4 * nd:
         raise DataError(f"{path}: the IDX header is cut short: {hint}")
-    return struct.unpack_from(f">{nd}I", raw, 4), offset
+    return raw
 
 
 def _parse(path, raw, offset, hint):

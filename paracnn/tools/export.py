@@ -16,13 +16,12 @@ values go from an ``array('d')`` straight into the file: no NumPy, no torch.
 """
 
 import json
-import os
 import sys
 from array import array
-from pathlib import Path
 
 from .. import __version__
 from ..errors import ParacnnError
+from ..files import CannotWrite, check_can_write, write_atomic
 from ..trained import load_model
 from .extras import require
 
@@ -97,13 +96,18 @@ def tensors(model):
     return [(name, shape, array("d", values[name])) for name, shape in model.param_layout()]
 
 
-def export(checkpoint, out):
+def export(checkpoint, out, *, overwrite=False):
     """Write ``checkpoint``'s weights to ``out`` (a ``.safetensors`` file); return a summary dict.
 
     The file's metadata holds ``format: pt``, the paracnn version, the
     checkpoint's path and ``pytorch_modules`` (a JSON list of the modules).
+    An existing ``out`` is refused unless ``overwrite``; the checkpoint itself always is.
+
+    Raises:
+        CannotWrite: ``out`` exists (without ``overwrite``), is the checkpoint, or its folder is missing.
     """
     safetensors = require("safetensors", "paracnn export")
+    check_can_write(out, inputs=[checkpoint], overwrite=overwrite)  # NOTE: before the model is loaded, not after
     trained = load_model(checkpoint)
     modules = torch_modules(trained.model)
     specs, buffers = {}, []
@@ -117,28 +121,18 @@ def export(checkpoint, out):
     metadata = {"format": "pt", "paracnn_version": __version__, "paracnn_checkpoint": trained.path,
                 "pytorch_modules": json.dumps(modules)}
     data = safetensors.serialize(specs, metadata)
-    _write_atomically(Path(out), data)
+    try:
+        write_atomic(out, data, inputs=[trained.path], overwrite=overwrite)
+    except OSError as e:
+        raise CannotWrite(f"cannot write {out}: {e.strerror or e}") from None
     return {"path": str(out), "checkpoint": trained.path, "modules": modules,
             "tensors": [{"name": n, "shape": list(s)} for n, s in trained.model.param_layout()],
             "values": sum(len(b) for b in buffers)}
 
 
-def _write_atomically(path, data):
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise ParacnnError(f"cannot write {path}: {e.strerror or e}") from None
-
-
 def export_from_cli(args):
-    """``paracnn export --checkpoint CKPT OUT.safetensors``."""
-    s = export(args.checkpoint, args.out)
+    """``paracnn export --checkpoint CKPT OUT.safetensors [--overwrite]``."""
+    s = export(args.checkpoint, args.out, overwrite=args.overwrite)
     print(f"wrote {s['path']}: {len(s['tensors'])} float64 tensors, {s['values']:,} values, from "
           f"{s['checkpoint']}")
     print("load it in PyTorch (docs/export.md):")

@@ -6,11 +6,15 @@ with the weights of ``checkpoints/best.json`` (``last.json`` when there is
 none, or ``--checkpoint``).
 """
 
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..checkpoint import finite_number, whole_number
 from ..errors import ParacnnError
+from ..files import write_atomic
+from ..limits import MAX_RUN_FILE_BYTES
 from ..trained import load_model, run_checkpoint
 from . import curves, inside
 from .extras import require
@@ -44,15 +48,31 @@ def read_jsonl(path):
     path = Path(path)
     if not path.is_file():
         return []
+    if path.stat().st_size > MAX_RUN_FILE_BYTES:
+        raise ParacnnError(f"{path} is {path.stat().st_size:,} bytes, more than the "
+                           f"{MAX_RUN_FILE_BYTES:,} a run writes; it is not a paracnn run file")
     rows = []
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             row = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(row, dict):
             rows.append(row)
     return rows
+
+
+def drawable(rows, required):
+    """The rows holding every key of ``required``, whole numbers as counters and numbers as figures.
+
+    A row edited by hand or damaged (a key missing, a string for a number) is left out, and
+    the caller says how many, rather than the figure failing half-drawn.
+    """
+    def usable(row):
+        return (all(k in row for k in required)
+                and all(whole_number(v) for k, v in row.items() if k in ("epoch", "step", "steps"))
+                and all(finite_number(v) for k, v in row.items() if k.endswith(("loss", "accuracy"))))
+    return [r for r in rows if usable(r)]
 
 
 def plot_run(run_dir, *, out=None, images=4, checkpoint=None, data_dir=None, log=print):
@@ -73,7 +93,8 @@ def plot_run(run_dir, *, out=None, images=4, checkpoint=None, data_dir=None, log
     if images < 1:
         raise ParacnnError(f"--images must be 1 or more, not {images}")
     out = Path(out) if out else run_dir / "plots"
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ParacnnError(f"{out} is a file, not a folder; choose a folder for the figures (--out)")
     notes = []
 
     def say(line):
@@ -82,17 +103,20 @@ def plot_run(run_dir, *, out=None, images=4, checkpoint=None, data_dir=None, log
 
     path = checkpoint or run_checkpoint(run_dir, say)
     trained = load_model(path)
+    epochs, steps = _records(run_dir, say)
+    test = trained.test_set(data_dir)
+    # NOTE: created only now that the run, its checkpoint and its data are known good: a
+    # refused run is left without an empty plots/.
+    out.mkdir(parents=True, exist_ok=True)
     figures = []
 
     def save(fig, name, title, about):
-        target = out / name
-        fig.savefig(target, dpi=100)
+        target, png = out / name, io.BytesIO()
+        fig.savefig(png, dpi=100, format="png")
+        write_atomic(target, png.getvalue(), inputs=[trained.path])
         figures.append(Figure(target, title, about))
 
-    epochs, steps = read_jsonl(run_dir / "metrics.jsonl"), read_jsonl(run_dir / "steps.jsonl")
-    epochs = [r for r in epochs if "event" not in r]  # NOTE: an early stop's line is no epoch
     _curves(epochs, steps, save, say)
-    test = trained.test_set(data_dir)
     log(f"running {trained.path} on {len(test):,} test images in-process")
     results = evaluate(trained, test)
     _confusion(trained, test, results, save)
@@ -105,6 +129,18 @@ def plot_run(run_dir, *, out=None, images=4, checkpoint=None, data_dir=None, log
                  test_accuracy=_accuracy(results))
     log(f"wrote {len(figures)} figures to {out} and {report}")
     return Plotted(figures, report, trained.path, notes)
+
+
+def _records(run_dir, say):
+    """The drawable epoch records and step rows of ``run_dir``, saying how many were left out."""
+    epochs = [r for r in read_jsonl(run_dir / "metrics.jsonl") if "event" not in r]  # an early stop's line
+    steps = read_jsonl(run_dir / "steps.jsonl")
+    good_epochs, good_steps = drawable(epochs, ("epoch",)), drawable(steps, ("step", "epoch", "loss", "accuracy"))
+    for name, rows, good in (("metrics.jsonl", epochs, good_epochs), ("steps.jsonl", steps, good_steps)):
+        if len(good) < len(rows):
+            say(f"{name}: left out {len(rows) - len(good)} of {len(rows)} lines whose numbers are "
+                f"missing or not numbers (edited or damaged)")
+    return good_epochs, good_steps
 
 
 def _curves(epochs, steps, save, say):
@@ -226,6 +262,11 @@ def _grids(trained, test, results, save, say):
 
 def plot_from_cli(args):
     """``paracnn plot RUN [--out DIR] [--images N] [--checkpoint CKPT] [--data-dir D]``."""
-    plot_run(args.run, out=args.out, images=args.images, checkpoint=args.checkpoint,
-             data_dir=getattr(args, "data_dir", None))
+    try:
+        plot_run(args.run, out=args.out, images=args.images, checkpoint=args.checkpoint,
+                 data_dir=getattr(args, "data_dir", None))
+    except OSError as e:  # a folder or file in the way, permissions, a full disk
+        where = e.filename or args.out or args.run
+        raise ParacnnError(f"cannot write {where}: {e.strerror or e}; choose another --out, or free "
+                           f"some space") from None
     return 0

@@ -7,7 +7,8 @@ mass is at the centre. A network trained on MNIST has only ever seen digits
 like that, white on black, so a photo or a drawing has to be brought to the
 same form before asking it:
 
-1. grayscale (a transparent background counts as white paper);
+1. grayscale (a transparent background counts as white paper; 16-bit images are
+   scaled to 8 bits, not clipped);
 2. invert when the background is light (``invert="auto"`` looks at the border);
 3. subtract the paper's own grey and stretch the ink to 0..255;
 4. crop to the ink;
@@ -20,9 +21,11 @@ turns into the model's floats. Other input sizes scale the box with them
 """
 
 import statistics
+import warnings
 from dataclasses import dataclass
 
 from ..errors import ParacnnError
+from ..limits import MAX_IMAGE_PIXELS
 from .extras import require
 
 #: MNIST's digit box inside its 28×28 image.
@@ -54,22 +57,53 @@ class Prepared:
 
 
 def read_image(path):
-    """Open ``path`` (PNG, JPEG, BMP, PGM, anything Pillow reads) as 8-bit grayscale."""
+    """Open ``path`` (PNG, JPEG, BMP, PGM, anything Pillow reads) as 8-bit grayscale.
+
+    An image of more than :data:`~paracnn.limits.MAX_IMAGE_PIXELS` is refused from its
+    header, before its pixels are decoded; 16-bit grayscale is scaled to 8 bits, not clipped.
+    """
     Image = require("PIL.Image", "paracnn predict")
+    # NOTE: Pillow warns between its limit and twice it, and refuses past that: the warning
+    # is silenced because _grayscale refuses those sizes itself, naming them.
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-                rgba = img.convert("RGBA")
-                paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(paper, rgba)
-            return img.convert("L")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return _grayscale(img, Image, path)
     except FileNotFoundError:
         raise ImageProblem(f"{path}: no such file") from None
     except Image.UnidentifiedImageError:
         raise ImageProblem(f"{path}: not an image Pillow can read (PNG, JPEG, BMP and PGM are)") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError:
+        raise ImageProblem(f"{path}: more than {2 * MAX_IMAGE_PIXELS / 1e6:,.0f} megapixels, far more than "
+                           f"the {MAX_IMAGE_PIXELS / 1e6:,.0f} paracnn predict reads; scale it down first") from None
+    except MemoryError:
+        raise ImageProblem(f"{path}: not enough memory to decode the image; scale it down first") from None
+    except (OSError, ValueError) as e:
         raise ImageProblem(f"{path}: cannot read the image ({e})") from None
+
+
+def _too_large(path, size):
+    width, height = size
+    return (f"{path}: {width}x{height} is {width * height / 1e6:,.0f} megapixels, more than the "
+            f"{MAX_IMAGE_PIXELS / 1e6:,.0f} paracnn predict reads; scale it down first")
+
+
+def _grayscale(img, Image, path):
+    """The opened ``img`` decoded as mode ``L``: transparency over white paper, 16 bits scaled to 8."""
+    if img.size[0] * img.size[1] > MAX_IMAGE_PIXELS:
+        raise ImageProblem(_too_large(path, img.size))
+    img.load()
+    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(paper, rgba)
+    elif img.mode.startswith("I;16") or (img.mode == "I" and img.getextrema()[1] > 255):
+        # NOTE: convert("L") clips 16-bit values at 255, so grey paper and grey ink both
+        # became white and the digit vanished; 65535 / 257 = 255 keeps their contrast.
+        img = img.convert("I").point(lambda v: v * (1 / 257))
+    return img.convert("L")
 
 
 def prepare(img, shape=(1, FRAME, FRAME), invert="auto", name="image"):

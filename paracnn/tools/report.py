@@ -7,9 +7,8 @@ without the run folder.
 
 import base64
 import html
-import os
 
-from ..checkpoint import atomic_write_text
+from ..files import write_atomic
 
 #: metrics.jsonl columns in the table, with their headings and formats.
 COLUMNS = (("epoch", "epoch", "{}"), ("train_loss", "train loss", "{:.4f}"),
@@ -71,8 +70,4 @@ def write_report(path, *, run_dir, trained, epochs, figures, notes, test_accurac
         parts.append(f"<figure id='fig{n}'><h3>{e(f.title)}</h3><figcaption>{e(f.about)}</figcaption>"
                      f"<img alt='{e(f.title)}' src='data:image/png;base64,{data}'></figure>")
     parts.append(f"<h2>Config</h2><pre>{e(_config_text(run_dir, trained))}</pre></body></html>")
-    atomic_write_text(path, "\n".join(parts))
-    # NOTE: the temporary file behind an atomic write is private (0600); a page is made to share.
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
+    write_atomic(path, "\n".join(parts))

@@ -68,6 +68,10 @@ class Run:
         self.started = time.perf_counter()  # for steps.jsonl's "seconds"
         self.epoch_start = self.started  # perf_counter() at the epoch's start, less time before a resume
 
+    def steps_taken(self):
+        """Optimiser steps the run has taken in all, 0 before its trainer started."""
+        return self.trainer.global_step if self.trainer is not None else 0
+
     def say(self, line):
         """Print ``line`` (above the progress bar, if one is shown)."""
         self.view.say(line)

@@ -1,4 +1,4 @@
-"""Downloading through the mnist package from a local HTTP server on 127.0.0.1."""
+"""Downloading from a local HTTP server on 127.0.0.1: streamed, bounded, checked, nothing left behind."""
 
 import os
 
@@ -75,7 +75,7 @@ def test_html_error_page_gives_data_error_and_leaves_nothing(clean_env, serve, m
     message = str(err.value)
     assert f"{url}train-images-idx3-ubyte.gz" in message and "HTML page" in message
     assert "PARACNN_MIRROR" in message and "\n" not in message
-    assert _leftovers(clean_env / "mnist") == []
+    assert not clean_env.exists()  # not even the cache folder the download created
 
 
 def test_short_download_gives_data_error(clean_env, serve, mirror_files):
@@ -122,3 +122,35 @@ def test_unwritable_cache_is_a_data_error(clean_env, serve, mirror_files, monkey
     monkeypatch.setenv("PARACNN_CACHE_DIR", str(blocker))
     with pytest.raises(DataError, match="PARACNN_CACHE_DIR"):
         ensure_dataset("mnist", mirror=url, checksums=hashes)
+
+
+def test_a_download_larger_than_any_dataset_file_is_cut_off_and_leaves_nothing(clean_env, serve, mirror_files,
+                                                                               monkeypatch):
+    from paracnn.data import download
+    served, hashes = mirror_files
+    url, _ = serve(served)
+    size = (served / FILES[0]).stat().st_size
+    monkeypatch.setattr(download, "MAX_DOWNLOAD_BYTES", size - 1)
+    with pytest.raises(DataError, match=rf"{FILES[0]}: download failed \(the server announces {size:,} "
+                                        rf"bytes, more than the {size - 1:,} a dataset file may have\)"):
+        ensure_dataset("mnist", mirror=url, checksums=hashes)
+    assert not clean_env.exists()
+
+
+def test_a_cache_folder_that_existed_is_kept_after_a_failed_download(clean_env, serve, mirror_files):
+    served, hashes = mirror_files
+    url, _ = serve(served, mode="html")
+    (clean_env / "mnist").mkdir(parents=True)
+    with pytest.raises(DataError):
+        ensure_dataset("mnist", mirror=url, checksums=hashes)
+    assert _leftovers(clean_env / "mnist") == []
+
+
+def test_plain_http_is_refused_for_a_file_without_a_known_checksum(clean_env, serve, mirror_files):
+    served, _ = mirror_files
+    url, requests = serve(served)
+    assert url.startswith("http://")
+    with pytest.raises(DataError, match=rf"{FILES[1]}: refusing to download over plain http a file whose "
+                                        rf"SHA-256 is not known; use an https mirror"):
+        download_file(FILES[1], clean_env / "x", url, sha256=None)
+    assert requests == [] and not clean_env.exists()

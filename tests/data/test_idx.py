@@ -3,12 +3,16 @@
 import gzip
 import hashlib
 import random
+import re
 
 import pytest
 
+from paracnn.data import checksums
 from paracnn.data.idx import (IMAGE_DIMS, LABEL_DIMS, idx_bytes, load_idx_pair, read_idx,
                               write_fake_dataset, write_idx)
 from paracnn.errors import DataError
+
+from ..faults.bombs import gzip_bomb, idx_header
 
 
 def test_write_idx_uncompressed_layout(tmp_path):
@@ -99,7 +103,7 @@ CORRUPT = {
     "float items": (lambda p: _gz(p, b"\x00\x00\x0d\x03" + bytes(12)), "wrong IDX magic"),
     "cut header": (lambda p: _gz(p, b"\x00\x00\x08\x03\x00\x00"), "header is cut short"),
     "wrong count": (lambda p: _gz(p, idx_bytes(bytes(40), (10, 2, 2))[:-4]), "header promises 40"),
-    "extra items": (lambda p: _gz(p, idx_bytes(bytes(40), (10, 2, 2)) + b"\x00"), "holds 41"),
+    "extra items": (lambda p: _gz(p, idx_bytes(bytes(40), (10, 2, 2)) + b"\x00"), "holds more"),
 }
 
 
@@ -194,3 +198,42 @@ def test_the_pypy_path_reads_the_same_items_as_the_mnist_package(tmp_path, monke
     through_mnist = read_idx(tmp_path / "i.gz", IMAGE_DIMS)
     monkeypatch.setattr("platform.python_implementation", lambda: "PyPy")
     assert read_idx(tmp_path / "i.gz", IMAGE_DIMS) == through_mnist == ((3, 2, 5, 4), data)
+
+
+class CountingGzip(gzip.GzipFile):
+    """Counts the decompressed bytes handed out, to show a bomb is never inflated whole."""
+
+    handed_out = 0
+
+    def read(self, size=-1):
+        data = super().read(size)
+        CountingGzip.handed_out += len(data)
+        return data
+
+
+@pytest.fixture
+def counting(monkeypatch):
+    CountingGzip.handed_out = 0
+    monkeypatch.setattr(gzip, "open", lambda path, mode="rb": CountingGzip(path, mode))
+    return CountingGzip
+
+
+def test_a_gzip_bomb_behind_a_known_header_is_stopped_at_the_promised_size(tmp_path, counting):
+    official = checksums.SHA256["mnist"]["train-labels-idx1-ubyte"]
+    path = gzip_bomb(tmp_path / "train-labels-idx1-ubyte.gz", idx_header((60_000,)), 64 << 20)
+    with pytest.raises(DataError, match=r"the header promises 60000 bytes of items \(60000,\) but the "
+                                        r"file holds more; it is truncated or corrupt"):
+        read_idx(path, LABEL_DIMS, official)
+    assert counting.handed_out <= checksums.SIZES["train-labels-idx1-ubyte"] + 1  # never the 64 MB
+
+
+@pytest.mark.parametrize("sha256, limit", [(None, "paracnn's limit for an IDX file (200,000,000 bytes)"),
+                                            (checksums.SHA256["mnist"]["t10k-images-idx3-ubyte"],
+                                             "its known size (7,840,016 bytes)")])
+def test_a_header_promising_more_than_the_limit_or_the_known_size_is_refused_before_its_items(
+        tmp_path, counting, sha256, limit):
+    path = gzip_bomb(tmp_path / "t10k-images-idx3-ubyte.gz", idx_header((10_000_000, 28, 28)), 8 << 20)
+    with pytest.raises(DataError, match=rf"promises 7,840,000,000 bytes of items \(10000000, 28, 28\), "
+                                        rf"more than {re.escape(limit)}; it is corrupt or not a dataset file"):
+        read_idx(path, IMAGE_DIMS, sha256)
+    assert counting.handed_out == 16  # the header, nothing more

@@ -159,3 +159,59 @@ def test_the_pytorch_lines_in_docs_export_md_load_an_export_of_configs_lenet(tmp
     x = [rng.uniform(-0.5, 0.5) for _ in range(784)]
     theirs = namespace["model"](torch.tensor(x, dtype=torch.float64).reshape(1, 1, 28, 28))[0].tolist()
     assert _max_relative_error(load_model(path).model.logits(x), theirs) <= 1e-9
+
+
+def test_export_refuses_to_replace_its_own_checkpoint_under_any_name(tiny_run, tmp_path, capsys):
+    run, _ = tiny_run
+    ckpt = tmp_path / "last.json"
+    ckpt.write_bytes((run / "checkpoints" / "last.json").read_bytes())
+    before = ckpt.read_bytes()
+    for out in (ckpt, tmp_path / "." / "last.json"):
+        for flags in ([], ["--overwrite"]):
+            assert main(["export", "--checkpoint", str(ckpt), str(out), *flags]) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and "is an input of this command" in err
+    assert ckpt.read_bytes() == before
+
+
+def test_export_refuses_an_existing_out_unless_overwrite(tiny_run, tmp_path, capsys):
+    run, _ = tiny_run
+    ckpt, out = str(run / "checkpoints" / "last.json"), tmp_path / "w.safetensors"
+    out.write_text("precious")
+    assert main(["export", "--checkpoint", ckpt, str(out)]) == 2
+    assert capsys.readouterr().err == f"paracnn: error: {out} already exists; choose another name, or pass --overwrite to replace it\n"
+    assert out.read_text() == "precious"
+    assert main(["export", "--checkpoint", ckpt, str(out), "--overwrite"]) == 0
+    assert read_tensors(out)[0]
+
+
+def test_export_never_writes_through_a_link_planted_at_its_temporary_name(tiny_run, tmp_path):
+    run, _ = tiny_run
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    (tmp_path / ".w.safetensors.tmp").symlink_to(victim)  # the fixed name export used to write
+    assert main(["export", "--checkpoint", str(run / "checkpoints" / "last.json"),
+                 str(tmp_path / "w.safetensors")]) == 0
+    assert victim.read_text() == "keep"
+
+
+def test_a_failed_export_write_is_one_line_and_leaves_nothing(tiny_run, tmp_path, capsys, monkeypatch):
+    from paracnn import files
+    run, _ = tiny_run
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    code = main(["export", "--checkpoint", str(run / "checkpoints" / "last.json"), str(tmp_path / "w.st")])
+    assert code == 2
+    assert capsys.readouterr().err == f"paracnn: error: cannot write {tmp_path / 'w.st'}: No space left on device\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_at_the_old_fixed_temporary_name_neither_breaks_export_nor_is_touched(tiny_run, tmp_path, capsys):
+    run, _ = tiny_run
+    (tmp_path / ".w.safetensors.tmp").mkdir()  # export's cleanup used to fail on it with a second traceback
+    assert main(["export", "--checkpoint", str(run / "checkpoints" / "last.json"), str(tmp_path / "w.safetensors")]) == 0
+    assert (tmp_path / ".w.safetensors.tmp").is_dir() and read_tensors(tmp_path / "w.safetensors")[0]
+    assert "Traceback" not in capsys.readouterr().err

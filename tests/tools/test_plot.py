@@ -123,3 +123,47 @@ def test_curves_draw_train_validation_and_test_where_present():
                           "val (end of each epoch)", "test (end of each epoch)"]
     assert list(loss_ax.lines[1].get_xdata()) == [4, 8, 12]  # each epoch's evaluation at its last step
     assert len(loss_ax.lines) == 3 + 2  # and a dotted line between epochs
+
+
+def test_a_refused_run_is_left_without_a_plots_folder(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    (tmp_path / "run").mkdir()
+    assert main(["plot", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert list((tmp_path / "run").iterdir()) == []
+
+
+def test_plot_out_naming_a_file_is_one_line(tiny_run, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    run, _ = tiny_run
+    (tmp_path / "afile").write_text("x")
+    assert main(["plot", str(run), "--out", str(tmp_path / "afile")]) == 2
+    assert capsys.readouterr().err == (f"paracnn: error: {tmp_path / 'afile'} is a file, not a folder; "
+                                       f"choose a folder for the figures (--out)\n")
+
+
+def test_step_and_epoch_lines_with_keys_missing_or_wrong_are_left_out_and_counted(tiny_run, tmp_path):
+    pytest.importorskip("matplotlib")
+    run, _ = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    with open(copy / "steps.jsonl", "a") as f:
+        f.write('{"step": 99}\n{"step": 100, "epoch": 2, "loss": "x", "accuracy": 0.5}\n')
+    with open(copy / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": "3", "test_loss": 1.0}\n{"epoch": 3, "test_accuracy": null}\n')
+    lines = []
+    plotted = plot_run(copy, images=1, log=lines.append)
+    said = "\n".join(lines)
+    for name in ("steps.jsonl", "metrics.jsonl"):
+        assert re.search(rf"^{name}: left out 2 of \d+ lines whose numbers are missing or not numbers "
+                         rf"\(edited or damaged\)$", said, re.M)
+    assert plotted.report.is_file()
+
+
+def test_a_figure_that_cannot_be_written_is_one_line_naming_it(tiny_run, tmp_path, capsys):
+    run, _ = tiny_run
+    (tmp_path / "out" / "curves_steps.png").mkdir(parents=True)  # a folder in the way
+    assert main(["plot", str(run), "--out", str(tmp_path / "out"), "--images", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"paracnn: error: cannot write {tmp_path / 'out' / 'curves_steps.png'}: Is a directory; "
+                   f"choose another --out, or free some space\n")

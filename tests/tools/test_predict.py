@@ -8,6 +8,8 @@ import pytest
 from paracnn.cli import main
 from paracnn.trained import load_model
 
+from ..faults.bombs import huge_png
+
 Image = pytest.importorskip("PIL.Image")
 ImageDraw = pytest.importorskip("PIL.ImageDraw")
 
@@ -142,3 +144,32 @@ def test_mnist_digits_drawn_large_black_on_white_are_classified_as_their_class(m
         agree += answer["top"][0]["class"] == label
     assert asked >= 25
     assert agree >= 0.9 * asked, f"{agree} of {asked} drawn digits classified as their class"
+
+
+def test_a_16_bit_grey_on_grey_digit_is_scaled_to_8_bits_not_clipped(tmp_path):
+    img = Image.new("I;16", (28, 28), 30000)
+    for x in range(8, 20):
+        for y in range(5, 23):
+            img.putpixel((x, y), 40000)
+    img.save(tmp_path / "g16.png")
+    read = read_image(tmp_path / "g16.png")
+    assert read.mode == "L" and read.getextrema() == (30000 // 257, 40000 // 257)
+    assert prepare(read, invert="no").pixels.count(255) > 0  # the ink is found
+
+
+def test_an_image_of_more_pixels_than_the_limit_is_refused_from_its_header(tmp_path, monkeypatch):
+    path = huge_png(tmp_path / "big.png", 11_000, 10_000)  # 110 MP in about 450 KB
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("the pixels were decoded"))
+    with pytest.raises(ImageProblem, match=r"big.png: 11000x10000 is 110 megapixels, more than the 64 "
+                                           r"paracnn predict reads; scale it down first$"):
+        read_image(path)
+
+
+def test_running_out_of_memory_while_decoding_is_one_image_problem(tmp_path, monkeypatch):
+    path = drawn_ring(tmp_path / "ring.png")
+
+    def no_memory(self):
+        raise MemoryError
+    monkeypatch.setattr(Image.Image, "load", no_memory)
+    with pytest.raises(ImageProblem, match=r"ring.png: not enough memory to decode the image"):
+        read_image(path)

@@ -1,0 +1,4 @@
+import sys
+
+sys.exit(0)  # a plugin whose import ends the interpreter
+
