@@ -329,6 +329,10 @@ def test_the_fixed_cost_model_fits_a_line_through_the_measured_costs_and_predict
     assert model["predicted_speedup"]["8"] == pytest.approx(0.102 / (0.100 / 8 + 0.003 + 0.008))
     # beyond 8 micro-batches per step, the extra workers add fixed cost and no compute
     assert model["predicted_speedup"]["16"] == pytest.approx(0.102 / (0.100 / 8 + 0.003 + 0.016))
+    # on 2 CPUs the runs at 4 and 8 workers compute on 2: held to the 2-worker calibration
+    runs[2]["calibration_speedup"] = runs[3]["calibration_speedup"] = 1.5
+    assert fixed_cost_model(serial, runs, tasks=8, cores=2)["measured"] == pytest.approx(
+        {"1": 0.004, "2": 0.005, "4": 0.007, "8": 0.011})
 
 
 def test_the_profile_reports_the_fixed_cost_and_where_it_goes(profiled):

@@ -22,9 +22,11 @@ the hardware allows, ``T(p) - W / c(p)``)::
     F(p) = F0 + F1 * p                       least squares over the measured p (1, 2, 4, 8)
     S(p) = T1 / (W / min(p, tasks) + F(p))   on p dedicated cores
 
-``F0`` is what every step pays (the last micro-batch's imbalance, the update,
-the hand-overs); ``F1`` what each further worker adds. With ``F1 <= 0`` the
-fixed cost does not grow and only ``F0`` limits the speedup.
+``c(p)`` is the calibration at the number of workers that compute (the local
+pool keeps no more busy than there are CPUs). ``F0`` is what every step pays
+(the last micro-batch's imbalance, the update, the hand-overs); ``F1`` what
+each further worker adds. With ``F1 <= 0`` the fixed cost does not grow and
+only ``F0`` limits the speedup.
 
 Example::
 
@@ -169,19 +171,27 @@ def linear_fit(points):
     return my - b * mx, b
 
 
-def fixed_cost_model(serial, runs, tasks=None):
+def fixed_cost_model(serial, runs, tasks=None, cores=None):
     """The fixed-cost model (see the module docstring) of a profile's ``serial`` summary and ``runs``.
+
+    ``cores``: the usable CPUs. The local pool keeps at most that many workers busy,
+    so a run with more workers is held to the calibration of the run at ``cores``
+    workers (what that many computing processes got), when the profile has one.
 
     Returns ``{"compute_seconds": W, "serial_seconds": T1, "per_step_seconds": F0,
     "per_worker_seconds": F1, "measured": {p: F(p)}, "predicted_speedup": {p: S(p)}}``;
     the prediction is empty when no run had a calibration (then ``c(p)`` is unknown).
     """
     w, t1 = serial["compute_seconds"], serial["step_seconds"]
+    hardware = {r["workers"]: r.get("calibration_speedup") for r in runs}
+    hardware[1] = hardware.get(1) or 1.0
     measured = {}
     for r in runs:
-        c = r.get("calibration_speedup") or (1.0 if r["workers"] == 1 else None)
+        p = r["workers"]
+        busy = min(p, int(cores)) if cores and int(cores) in hardware else p
+        c = hardware.get(busy)
         if c:
-            measured[r["workers"]] = r["step_seconds"] - w / min(c, r["workers"])
+            measured[p] = r["step_seconds"] - w / min(c, busy)
     f0, f1 = linear_fit(sorted(measured.items()))
     out = {"compute_seconds": w, "serial_seconds": t1, "per_step_seconds": f0, "per_worker_seconds": f1,
            "measured": {str(p): v for p, v in sorted(measured.items())}, "predicted_speedup": {}}
