@@ -154,10 +154,7 @@ def format_settings(settings):
         ref = SEED_001.get(s["kind"], {}).get(s["level"])
         seed = f"{s['seed_001']}: {ref[0]:.3f} / {ref[1]:.4f} / {ref[2]:.4f}" if ref else "-"
         lines.append(f"| {s['run']} | {s['seeds']} | {_pm(s['epochs'], 1)} | {_pm(s['best_epoch'], 1)} "
-                     f"| {_pm(s['val_accuracy'], 2, 100, ' %')} | {_pm(s['val_loss'], 4)} "
-                     f"| {_pm(s['test_accuracy'], 2, 100, ' %')} | {_pm(s['test_loss'], 4)} "
-                     f"| {_pm(s['l2'], 3)} | {_pm(s['relative_change'], 4)} | {_pm(s['cosine'], 4)} "
-                     f"| {seed} |")
+                     f"| {_cells(s)} | {seed} |")
     return "\n".join(lines)
 
 
@@ -176,12 +173,17 @@ def format_runs(rows):
              "| rel. change | cosine | time | how |",
              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
-        lines.append(f"| {r['seed']} | {r['run']} | {r['epochs']} | {r['best_epoch']} "
-                     f"| {_percent(r['val_accuracy'])} | {_number(r['val_loss'])} "
-                     f"| {_percent(r['test_accuracy'])} | {_number(r['test_loss'])} "
-                     f"| {r['l2']:.3f} | {_number(r['relative_change'])} | {_number(r['cosine'])} "
+        one = {figure: (r[figure], None) for figure in FIGURES}
+        lines.append(f"| {r['seed']} | {r['run']} | {r['epochs']} | {r['best_epoch']} | {_cells(one)} "
                      f"| {r['seconds']:.0f} s | {r['how']} |")
     return "\n".join(lines)
+
+
+def _cells(pairs):
+    """The cells both tables share, from ``{figure: (mean, std or None)}``: accuracy, loss, drift."""
+    return (f"{_pm(pairs['val_accuracy'], 2, 100, ' %')} | {_pm(pairs['val_loss'], 4)} "
+            f"| {_pm(pairs['test_accuracy'], 2, 100, ' %')} | {_pm(pairs['test_loss'], 4)} "
+            f"| {_pm(pairs['l2'], 3)} | {_pm(pairs['relative_change'], 4)} | {_pm(pairs['cosine'], 4)}")
 
 
 def write_plot(settings, levels, path):
@@ -234,11 +236,3 @@ def _pm(pair, digits, scale=1, suffix=""):
         return "-"
     text = f"{scale * mean:.{digits}f}"
     return text + (f" ± {scale * sd:.{digits}f}" if sd is not None else "") + suffix
-
-
-def _percent(value):
-    return "-" if value is None else f"{100 * value:.2f} %"
-
-
-def _number(value):
-    return "-" if value is None else f"{value:.4f}"

@@ -14,6 +14,8 @@ from paracnn.compare import compare
 from paracnn.config import load_config
 from paracnn.train import train
 
+from .helpers import run_without_matplotlib
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "study_robustness.py"
 TINY = str(REPO / "configs" / "tiny.yaml")
@@ -350,17 +352,8 @@ def test_plot_draws_a_png_of_the_finished_study(study, tmp_path):
 
 
 def test_plot_without_matplotlib_is_one_line_before_any_training(tmp_path):
-    blocker = ("import sys\n"
-               "class Block:\n"
-               "    def find_spec(self, name, path=None, target=None):\n"
-               "        if name.split('.')[0] == 'matplotlib':\n"
-               "            raise ImportError('blocked')\n"
-               "sys.meta_path.insert(0, Block())\n"
-               f"sys.argv = ['study_robustness.py', *{QUICK!r}, '--out', {str(tmp_path / 'o')!r}, "
-               f"'--plot', {str(tmp_path / 'd.png')!r}]\n"
-               f"import runpy; runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\n")
-    done = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, timeout=120,
-                          cwd=REPO)
+    done = run_without_matplotlib(SCRIPT, [*QUICK, "--out", str(tmp_path / "o"),
+                                           "--plot", str(tmp_path / "d.png")], cwd=REPO)
     assert done.returncode == 2, done.stderr
     assert done.stderr == ("study_robustness: study_robustness.py --plot needs matplotlib, which is not "
                            'installed; install it with: pip install "paracnn[plot]"\n')
