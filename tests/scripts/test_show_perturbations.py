@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from .helpers import run_without_matplotlib
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "show_perturbations.py"
 
@@ -39,15 +41,7 @@ def test_it_writes_a_png(tmp_path):
 
 
 def test_without_matplotlib_it_says_how_to_install_it_in_one_line(tmp_path):
-    blocker = ("import sys\n"
-               "class Block:\n"
-               "    def find_spec(self, name, path=None, target=None):\n"
-               "        if name.split('.')[0] == 'matplotlib':\n"
-               "            raise ImportError('blocked')\n"
-               "sys.meta_path.insert(0, Block())\n"
-               f"sys.argv = ['show_perturbations.py', '--dataset', 'synthetic', '--out', {str(tmp_path / 'f.png')!r}]\n"
-               f"import runpy; runpy.run_path({str(SCRIPT)!r}, run_name='__main__')\n")
-    done = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, timeout=120)
+    done = run_without_matplotlib(SCRIPT, ["--dataset", "synthetic", "--out", str(tmp_path / "f.png")])
     assert done.returncode == 2
     assert done.stderr == ('show_perturbations: matplotlib is not installed; install it with: '
                            'pip install "paracnn[plot]"\n')
