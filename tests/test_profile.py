@@ -329,6 +329,15 @@ def test_the_fixed_cost_model_fits_a_line_through_the_measured_costs_and_predict
     assert model["predicted_speedup"]["8"] == pytest.approx(0.102 / (0.100 / 8 + 0.003 + 0.008))
     # beyond 8 micro-batches per step, the extra workers add fixed cost and no compute
     assert model["predicted_speedup"]["16"] == pytest.approx(0.102 / (0.100 / 8 + 0.003 + 0.016))
+    # a fixed cost that falls with more workers stays, past 8, at the line's value at 8
+    falling = [dict(r) for r in runs]
+    for r, step in zip(falling, (0.109, 0.057, 0.055, 0.054)):  # F: 9, 7, 5 and 4 ms
+        r["step_seconds"] = step
+    flat = fixed_cost_model(serial, falling, tasks=8)
+    assert flat["per_worker_seconds"] < 0
+    f8 = flat["per_step_seconds"] + 8 * flat["per_worker_seconds"]
+    assert flat["predicted_speedup"]["8"] == pytest.approx(0.102 / (0.100 / 8 + f8))
+    assert flat["predicted_speedup"]["64"] == pytest.approx(flat["predicted_speedup"]["8"])
     # on 2 CPUs the runs at 4 and 8 workers compute on 2: held to the 2-worker calibration
     runs[2]["calibration_speedup"] = runs[3]["calibration_speedup"] = 1.5
     assert fixed_cost_model(serial, runs, tasks=8, cores=2)["measured"] == pytest.approx(

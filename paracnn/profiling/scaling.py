@@ -25,8 +25,8 @@ the hardware allows, ``T(p) - W / c(p)``)::
 ``c(p)`` is the calibration at the number of workers that compute (the local
 pool keeps no more busy than there are CPUs). ``F0`` is what every step pays
 (the last micro-batch's imbalance, the update, the hand-overs); ``F1`` what
-each further worker adds. With ``F1 <= 0`` the fixed cost does not grow and
-only ``F0`` limits the speedup.
+each further worker adds. A slope ``F1 < 0`` (noise, mostly) is not
+extrapolated: past the largest count measured, ``F`` stays at its value there.
 
 Example::
 
@@ -198,5 +198,8 @@ def fixed_cost_model(serial, runs, tasks=None, cores=None):
     if f0 is not None:
         for p in PREDICT_AT:
             cores = task_bound(p, tasks) if tasks else p
-            out["predicted_speedup"][str(p)] = t1 / (w / cores + max(0.0, f0 + f1 * p))
+            # NOTE: a fixed cost that falls with more workers (noise, mostly) is not
+            # extrapolated past the largest count measured
+            at = p if f1 >= 0 else min(p, max(measured))
+            out["predicted_speedup"][str(p)] = t1 / (w / cores + max(0.0, f0 + f1 * at))
     return out
