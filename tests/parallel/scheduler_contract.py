@@ -28,29 +28,36 @@ def check_results_come_back_by_task_id(backend, crash, reference):
     assert backend.tail_idle >= 0.0
 
 
-def check_no_worker_holds_more_than_depth(backend, crash, reference, monkeypatch):
-    held, most = {}, [0]
-    send, poll = backend.send, backend.poll
+class InFlight:
+    """Counts, through ``backend``'s ``send`` and ``poll``, the tasks each worker holds; keeps
+    the most one worker held (``most_per_worker``) and the most workers busy at once (``most_busy``)."""
 
-    def counting_send(w, t, task):
-        held[w] = held.get(w, 0) + 1
-        most[0] = max(most[0], held[w])
-        return send(w, t, task)
+    def __init__(self, backend, monkeypatch):
+        self.held, self.most_per_worker, self.most_busy = {}, 0, 0
+        self.send, self.poll = backend.send, backend.poll
+        monkeypatch.setattr(backend, "send", self.counting_send)
+        monkeypatch.setattr(backend, "poll", self.counting_poll)
 
-    def counting_poll(timeout):
-        done, dead = poll(timeout)
+    def counting_send(self, w, t, task):
+        self.held[w] = self.held.get(w, 0) + 1
+        self.most_per_worker = max(self.most_per_worker, self.held[w])
+        self.most_busy = max(self.most_busy, sum(1 for n in self.held.values() if n))
+        return self.send(w, t, task)
+
+    def counting_poll(self, timeout):
+        done, dead = self.poll(timeout)
         for w, _, _ in done:
-            held[w] -= 1
+            self.held[w] -= 1
         return done, dead
 
-    monkeypatch.setattr(backend, "send", counting_send)
-    monkeypatch.setattr(backend, "poll", counting_poll)
+
+def check_no_worker_holds_more_than_depth(backend, crash, reference, monkeypatch):
+    counts = InFlight(backend, monkeypatch)
     backend.run(eval_tasks(8))
-    assert most[0] == DEPTH
-    held.clear()
-    most[0] = 0
+    assert counts.most_per_worker == DEPTH
+    counts.most_per_worker = 0
     backend.run(eval_tasks(8), depth=1)
-    assert most[0] == 1
+    assert counts.most_per_worker == 1
 
 
 def check_a_worker_that_dies_mid_run_is_replaced_and_its_tasks_rerun(backend, crash, reference,

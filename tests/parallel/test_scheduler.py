@@ -12,7 +12,7 @@ from paracnn.parallel.protocol import run_task
 from paracnn.parallel.scheduler import Backend
 
 from .helpers import datasets, model_with
-from .scheduler_contract import CHECKS, eval_tasks, run_check
+from .scheduler_contract import CHECKS, InFlight, eval_tasks, run_check
 from .toy_backend import ThreadBackend
 
 
@@ -62,26 +62,13 @@ def test_no_more_workers_are_busy_at_once_than_there_are_cores(monkeypatch, work
     backend = ThreadBackend(model, sets, layout, SGD(), workers=workers)
     backend.cores = cores
     here = InProcess(model, sets, layout, SGD())
-    held, most = {}, [0]
-    send, poll = backend.send, backend.poll
-
-    def counting_send(w, t, task):
-        held[w] = held.get(w, 0) + 1
-        most[0] = max(most[0], sum(1 for n in held.values() if n))
-        return send(w, t, task)
-
-    def counting_poll(timeout):
-        done, dead = poll(timeout)
-        for w, _, _ in done:
-            held[w] -= 1
-        return done, dead
-
-    monkeypatch.setattr(backend, "send", counting_send)
-    monkeypatch.setattr(backend, "poll", counting_poll)
+    for compute in (backend.compute, here.compute):
+        compute.weights(0)[:] = model.get_weights()
+    counts = InFlight(backend, monkeypatch)
     try:
         tasks = eval_tasks(10)
         results = backend.run(tasks)
-        assert most[0] == cores
+        assert counts.most_busy == cores
         assert [r.preds for r in results] == [run_task(here.compute, t).preds for t in tasks]
     finally:
         backend.close()
