@@ -16,6 +16,10 @@ import pytest
 #: seconds the cluster's processes may take to exit after shutdown.
 EXIT_TIMEOUT = 30.0
 
+# NOTE: Ray rewrites 127.0.0.1 to the host's own address unless told not to; the test
+# cluster stays on loopback (.ci/run sets the same).
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
 
 def processes_using(folder):
     """PIDs of live processes whose command line mentions ``folder``."""
