@@ -65,7 +65,7 @@ class Backend:
     #: the CPUs the workers share with this process, or None (other machines). At most this
     #: many workers are busy at once: with more workers than CPUs the rest wait their turn
     #: with empty queues instead of time-slicing the CPUs (8 workers on 2 CPUs burned 59 %
-    #: more CPU time per LeNet-5 step, 4 workers 28 %: every switch refills the caches).
+    #: more CPU time per LeNet-5 step than the serial step, 4 workers 28 %, 2 workers none).
     #: ``on_idle`` work runs only while fewer than this are busy, so it takes an idle core.
     cores = None
 
