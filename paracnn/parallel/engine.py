@@ -92,8 +92,8 @@ class Engine:
             self.backend = backend.open(model, datasets, layout, self.optimizer, **options)
         self.compute, self.datasets = self.backend.compute, self.backend.datasets
         # NOTE: how many workers compute at once: the scheduler keeps no more busy than the CPUs
-        self.parallel = max(1, min(workers, getattr(self.backend, "cores", None) or workers))
-        self.reduce_slices = reduce_slices(p, workers if self.backend.sliced else 0, plan.usable_cpus())
+        self.parallel = max(1, min(workers, self.backend.cores or workers))
+        self.reduce_slices = reduce_slices(p, workers if self.backend.sliced else 0, plan.affinity_cpus())
 
     @property
     def pool(self):

@@ -60,7 +60,7 @@ class InProcess:
                 # NOTE: reported like a worker's failure: the layer's name first; --debug shows e.
                 raise TaskError(describe_failure(e, compute.model)) from e
         # NOTE: each result is read the moment it is made: no result waits here.
-        self.read_at = [getattr(r, "finished", None) for r in results]
+        self.read_at = [None if r is None else r.finished for r in results]
         return results
 
     def pids(self):
@@ -95,6 +95,7 @@ class LocalPool:
     """
 
     broadcast = 0.0
+    same_clock = True
 
     def __init__(self, model, datasets, layout, optimizer, *, workers, start_method=None,
                  max_failures=3, log=None, task_timeout=None, items=256):
@@ -124,8 +125,6 @@ class LocalPool:
             self.close()
             raise
         self.start_method = self.pool.start_method
-
-    same_clock = True
 
     @property
     def tail_idle(self):

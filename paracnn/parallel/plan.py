@@ -60,8 +60,12 @@ def reduce_slices(num_params, workers, cpus=None):
     return [(num_params * i // n, num_params * (i + 1) // n) for i in range(n)]
 
 
-def usable_cpus():
-    """The CPUs this process may run on (its affinity; the CPU count where that is unknown)."""
+def affinity_cpus():
+    """The CPUs this process may run on (``os.sched_getaffinity``, else ``os.cpu_count``).
+
+    NOTE: the pool's limit on busy workers counts these, not a cgroup quota: a quota
+    throttles the processes but they still run side by side on every CPU of the affinity.
+    """
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

@@ -32,7 +32,7 @@ from multiprocessing.connection import wait
 from ..errors import ParacnnError
 from .failures import RemoteTraceback, WorkerError, WorkerTaskError, describe_exit
 from .mailbox import CAPACITY, PIPE, Mailbox
-from .plan import usable_cpus
+from .plan import affinity_cpus
 from .protocol import Failed, Ready, Stop
 from .scheduler import Backend
 from .shm import create_block, release_block
@@ -81,7 +81,7 @@ class WorkerPool(Backend):
                                f"use one of: {methods}") from None
         self.start_method = self.ctx.get_start_method()
         self.setup, self.size, self.items, self.splits = setup, workers, items, tuple(splits)
-        self.cores = usable_cpus()
+        self.cores = affinity_cpus()
         self.procs, self.conns, self.doorbells = [None] * workers, [None] * workers, [None] * workers
         self.sent, self.read = [0] * workers, [0] * workers  # tasks written, results read, per worker
         self.ids = [collections.deque() for _ in range(workers)]  # task ids sent and not yet answered

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .. import kernels
+from ..parallel.plan import affinity_cpus
 from ..workers import oversubscription_warning
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -52,14 +53,6 @@ def _ratio(quota, period):
     except ValueError:
         return None  # "max", or unreadable: no limit we can use
     return quota / period if quota > 0 and period > 0 else None
-
-
-def affinity_cpus():
-    """The CPUs this process may run on (``os.sched_getaffinity``, else ``os.cpu_count``)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def usable_cpus(root=None):

@@ -122,7 +122,7 @@ def test_engine_steps_match_the_reference_at_every_worker_count(monkeypatch, cli
             assert engine.get_weights() == weights, workers
             assert engine.get_buffers() == buf and engine.steps == len(batches), workers
             if workers > 1:
-                assert len(engine.reduce_slices) == min(4 * min(workers, plan.usable_cpus()), 13)
+                assert len(engine.reduce_slices) == min(4 * min(workers, plan.affinity_cpus()), 13)
 
 
 def test_sliced_reduction_in_workers_is_bit_identical(monkeypatch):
@@ -134,7 +134,7 @@ def test_sliced_reduction_in_workers_is_bit_identical(monkeypatch):
         with Engine(model, datasets(), workers=workers, batch_size=12, micro_batch=2, seed=5,
                     start_method="fork") as engine:
             if workers:
-                assert len(engine.reduce_slices) == min(4 * min(workers, plan.usable_cpus()), 13)
+                assert len(engine.reduce_slices) == min(4 * min(workers, plan.affinity_cpus()), 13)
             engine.set_weights(model.get_weights())
             results[workers] = engine.gradient(range(3, 15), epoch=1)["grad"]
     assert results[0] == results[2] == results[3]
