@@ -34,14 +34,12 @@ from .failures import RemoteTraceback, WorkerError, WorkerTaskError, describe_ex
 from .mailbox import CAPACITY, PIPE, Mailbox
 from .plan import affinity_cpus
 from .protocol import Failed, Ready, Stop
-from .scheduler import Backend
+from .scheduler import POLL_SECONDS, Backend
 from .shm import create_block, release_block
 from .worker import Channel, worker_main
 
 #: seconds a worker may take to start (import paracnn, unpickle the model, attach).
 START_TIMEOUT = 120.0
-#: seconds between checks while waiting for a worker to start.
-POLL_SECONDS = 0.5
 #: at most this long between liveness checks while results keep arriving (a check is a
 #: ``waitpid`` per worker: too cheap to matter at this rate, too dear for every result).
 LIVENESS_SECONDS = 0.1
